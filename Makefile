@@ -1,0 +1,66 @@
+# The project's commands. The README's two: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: help demo test up down status infra-up infra-down infra-status infra-clean \
+        check lint typecheck unit integration bootstrap clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+bootstrap: $(STAMP) ## create .venv with the pinned dependencies
+
+demo: bootstrap ## the main job: run the gateway locally and show it working
+	$(PY) -m harness up
+
+test: bootstrap infra-up check ## everything CI runs: lint, types, unit and integration tests
+	$(PY) -m pytest
+
+unit: bootstrap ## unit tests only (no sockets)
+	$(PY) -m pytest tests/unit
+
+integration: bootstrap infra-up ## integration tests against real Kafka, Redis, MongoDB wire
+	$(PY) -m pytest tests/integration
+
+check: lint typecheck ## ruff and mypy
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy
+
+up: bootstrap ## start everything in the background and print what runs where
+	$(PY) -m harness up
+
+down: bootstrap ## stop everything we started
+	$(PY) -m harness down
+
+status: bootstrap ## what is running where
+	$(PY) -m harness status
+
+infra-up: bootstrap ## start Kafka, Redis and the MongoDB-wire server (idempotent)
+	$(PY) -m harness infra up
+
+infra-down: bootstrap ## stop the infrastructure we started (by pid)
+	$(PY) -m harness infra down
+
+infra-status: bootstrap
+	$(PY) -m harness infra status
+
+infra-clean: infra-down ## stop and delete the local data folder (.data)
+	rm -rf .data
+
+clean: ## remove caches of the tools (not the downloads in ~/.cache/paygate)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

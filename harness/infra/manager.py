@@ -1,0 +1,131 @@
+"""`infra up | down | status`: one entry point over the native and the Docker paths.
+
+Up is idempotent: a service that already answers on its port is left alone (ours: by pid file;
+someone else's: reported as external and used). Down stops only the pids we started.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from harness.infra import docker, native
+from harness.infra.settings import InfraSettings
+from harness.infra.topics import ensure_topics
+from harness.template import project_template
+
+
+class InfraError(RuntimeError):
+    """A service could not be installed, started or reached; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    address: str
+    state: str
+    """running | started | external | stopped | down (pid alive but not answering) | docker"""
+    pid: int | None = None
+
+
+@dataclass
+class UpReport:
+    mode: str
+    services: list[ServiceState]
+    topics: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def resolve_mode(s: InfraSettings) -> str:
+    if s.mode != "auto":
+        return s.mode
+    return "docker" if docker.engine_available() else "native"
+
+
+def up(s: InfraSettings) -> UpReport:
+    started = time.monotonic()
+    mode = resolve_mode(s)
+    services = _docker_up(s) if mode == "docker" else _native_up(s)
+    topics = ensure_topics(s.kafka_bootstrap, project_template().kafka_topics())
+    return UpReport(mode, services, topics, time.monotonic() - started)
+
+
+def down(s: InfraSettings) -> list[str]:
+    """Stop what we started; return the names stopped."""
+    stopped = [svc.name for svc in native.native_services(s) if svc.process.stop()]
+    if resolve_mode(s) == "docker":
+        result = docker.compose("down")
+        if result.returncode != 0:
+            raise InfraError(f"docker compose down failed:\n{result.stderr}")
+        stopped.append("docker compose project paygate")
+    return stopped
+
+
+def status(s: InfraSettings) -> list[ServiceState]:
+    return [_native_state(svc) for svc in native.native_services(s)]
+
+
+def _native_state(svc: native.NativeService) -> ServiceState:
+    pid = svc.process.pid()
+    answers = svc.answers()
+    if pid is not None:
+        return ServiceState(svc.name, svc.address, "running" if answers else "down", pid)
+    return ServiceState(svc.name, svc.address, "external" if answers else "stopped")
+
+
+def _native_up(s: InfraSettings) -> list[ServiceState]:
+    services = native.native_services(s)
+    states = {svc.name: _native_state(svc) for svc in services}
+    to_start = [svc for svc in services if states[svc.name].state in ("stopped", "down")]
+    if not to_start:
+        return list(states.values())
+    for svc in to_start:
+        if states[svc.name].state == "down":
+            svc.process.stop()
+    with ThreadPoolExecutor(max_workers=len(to_start)) as pool:
+        for svc, future in [(svc, pool.submit(svc.install)) for svc in to_start]:
+            try:
+                future.result()
+            except native.InstallError as exc:
+                raise InfraError(f"{svc.name}: {exc}") from exc
+    for svc in to_start:
+        try:
+            svc.prepare()
+        except native.InstallError as exc:
+            raise InfraError(f"{svc.name}: {exc}") from exc
+        svc.process.start()
+    _wait_ready(to_start, s.ready_timeout_s)
+    for svc in to_start:
+        states[svc.name] = ServiceState(svc.name, svc.address, "started", svc.process.pid())
+    return [states[svc.name] for svc in services]
+
+
+def _wait_ready(services: list[native.NativeService], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = list(services)
+    while waiting:
+        for svc in list(waiting):
+            if svc.answers():
+                waiting.remove(svc)
+            elif svc.process.pid() is None:
+                raise InfraError(
+                    f"{svc.name} exited during start; last lines of {svc.process.log_file}:\n"
+                    f"{svc.process.log_tail()}"
+                )
+        if waiting and time.monotonic() > deadline:
+            svc = waiting[0]
+            raise InfraError(
+                f"{svc.name} did not answer on {svc.address} within {timeout:.0f}s; "
+                f"last lines of {svc.process.log_file}:\n{svc.process.log_tail()}"
+            )
+        if waiting:
+            time.sleep(0.25)
+
+
+def _docker_up(s: InfraSettings) -> list[ServiceState]:
+    result = docker.compose("up", "-d", "--wait", "--wait-timeout", str(int(s.ready_timeout_s)))
+    if result.returncode != 0:
+        logs = docker.compose("logs", "--tail", "40").stdout
+        raise InfraError(f"docker compose up failed:\n{result.stderr}\n{logs}")
+    return [ServiceState(svc.name, svc.address, "docker") for svc in native.native_services(s)]

@@ -1,0 +1,47 @@
+"""Where the local infrastructure keeps its cache and data, and which ports it uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from harness.template import REPO_ROOT
+
+
+class InfraSettings(BaseSettings):
+    """`PAYGATE_*` environment variables; the defaults are DESIGN.md §7's addresses."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYGATE_", extra="ignore", frozen=True)
+
+    mode: Literal["auto", "native", "docker"] = "auto"
+    """auto: Docker Compose when `docker info` succeeds, native processes otherwise."""
+    data_dir: Path = REPO_ROOT / ".data"
+    """Run-time data (Kafka log dirs, Redis AOF, SQLite files), pid files and logs."""
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "paygate")
+    """Downloads and builds, reused across data folders and clones."""
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    redis_port: int = 6379
+    mongo_port: int = 27017
+    kafka_heap: str = "512m"
+    ready_timeout_s: float = 90.0
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://{self.host}:{self.mongo_port}/?directConnection=true"

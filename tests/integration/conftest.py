@@ -1,0 +1,77 @@
+"""Integration tests talk to the real Kafka, Redis and MongoDB-wire server (make infra-up).
+
+A missing service fails the run: it never skips. The checks below run once per session and
+fail with the command that starts the services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pymongo
+import pytest
+import redis
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from harness.infra import probes
+from harness.infra.settings import InfraSettings
+
+START_HINT = "start them with `make infra-up` (python -m harness infra up)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def infra() -> InfraSettings:
+    s = InfraSettings()
+    missing = [
+        name
+        for name, ok in (
+            ("Kafka " + s.kafka_bootstrap, probes.kafka_answers(s.kafka_bootstrap, timeout=10)),
+            ("Redis " + s.redis_url, probes.redis_answers(s.redis_url, timeout=5)),
+            ("MongoDB wire " + s.mongo_uri, probes.mongo_answers(s.mongo_uri, timeout=5)),
+        )
+        if not ok
+    ]
+    if missing:
+        pytest.fail(f"not answering: {', '.join(missing)}; {START_HINT}", pytrace=False)
+    return s
+
+
+@pytest.fixture
+def kafka_admin(infra: InfraSettings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": infra.kafka_bootstrap})
+
+
+@pytest.fixture
+def scratch_topic(kafka_admin: AdminClient) -> Iterator[str]:
+    """A fresh 3-partition topic for one test, deleted afterwards."""
+    name = f"test.{uuid.uuid4().hex[:12]}"
+    kafka_admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[
+        name
+    ].result(timeout=30)
+    yield name
+    kafka_admin.delete_topics([name])[name].result(timeout=30)
+
+
+@pytest.fixture
+def redis_client(infra: InfraSettings) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(infra.redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def mongo_db(infra: InfraSettings) -> Iterator[pymongo.database.Database[dict[str, object]]]:
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        infra.mongo_uri, serverSelectionTimeoutMS=5000
+    )
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    yield client[name]
+    client.drop_database(name)
+    client.close()

@@ -1,0 +1,44 @@
+import importlib
+
+import pytest
+from pydantic import ValidationError
+
+from common import config
+
+
+def test_defaults_are_the_local_runtime_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MONGO_URI", "MONGO_DATABASE"):
+        monkeypatch.delenv(var, raising=False)
+    s = config.IntakeSettings()
+    assert s.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.mongo_uri == "mongodb://127.0.0.1:27017/?directConnection=true"
+    assert s.payment_requested_topic == "payments.requested"
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "b1:9092,b2:9092")
+    monkeypatch.setenv("MONGO_DATABASE", "other")
+    s = config.ProcessSettings()
+    assert s.kafka_bootstrap_servers == "b1:9092,b2:9092"
+    assert s.mongo_database == "other"
+
+
+def test_bad_values_are_rejected_with_the_field_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    with pytest.raises(ValidationError, match="log_level"):
+        config.NotifySettings()
+
+
+def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")  # would fail validation if read at import
+    importlib.reload(config)
+    config.intake_settings.cache_clear()
+
+
+def test_factories_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    config.notify_settings.cache_clear()
+    first = config.notify_settings()
+    monkeypatch.setenv("MONGO_DATABASE", "changed-later")
+    assert config.notify_settings() is first
+    config.notify_settings.cache_clear()

@@ -1,0 +1,38 @@
+"""template.yaml declares exactly the environment variables each settings class reads."""
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from common import config
+from harness.template import project_template
+
+FUNCTIONS: dict[str, type[BaseSettings]] = {
+    "IntakeFunction": config.IntakeSettings,
+    "ProcessFunction": config.ProcessSettings,
+    "NotifyFunction": config.NotifySettings,
+}
+
+
+def test_every_function_in_the_template_has_a_settings_class() -> None:
+    assert set(project_template().functions()) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize(("function", "settings"), FUNCTIONS.items())
+def test_settings_fields_match_template_environment(
+    function: str, settings: type[BaseSettings]
+) -> None:
+    declared = set(project_template().function_environment(function))
+    read = {name.upper() for name in settings.model_fields}
+    assert read == declared
+
+
+@pytest.mark.parametrize(("function", "settings"), FUNCTIONS.items())
+def test_template_defaults_equal_settings_defaults(
+    function: str, settings: type[BaseSettings]
+) -> None:
+    t = project_template()
+    env = t.function_environment(function)
+    for name, field in settings.model_fields.items():
+        assert str(t.resolve(env[name.upper()])) == str(
+            field.get_default(call_default_factory=True)
+        )
