@@ -3,8 +3,9 @@
 Every long-running local process of the project (Kafka, Redis, FerretDB today; the API
 emulation, the event source workers, the bank simulator and the webhook receiver later) is a
 `ManagedProcess`: it is started detached in its own session with its output in a log file,
-its pid goes to `<run_dir>/<name>.pid`, and `stop()` signals that pid only, after checking
-that the pid still belongs to the command we started (pids are reused).
+its pid and the kernel's start time of that pid go to `<run_dir>/<name>.pid`, and `stop()`
+signals that pid only while it still has that start time (pids are reused; process titles
+change: redis-server rewrites its own command line).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ class ManagedProcess:
     name: str
     argv: Sequence[str]
     run_dir: Path
-    marker: str
-    """A substring of the command line that identifies our process (guards against pid reuse)."""
     cwd: Path | None = None
     env: Mapping[str, str] | None = None
 
@@ -44,10 +43,11 @@ class ManagedProcess:
     def pid(self) -> int | None:
         """The pid of our running process, or None (stale pid files are removed)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid_text, started_text = self.pid_file.read_text().split()
+            pid, started = int(pid_text), int(started_text)
         except (FileNotFoundError, ValueError):
             return None
-        if _is_alive(pid) and self.marker in _cmdline(pid):
+        if _is_alive(pid) and _start_time(pid) == started:
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -71,7 +71,7 @@ class ManagedProcess:
                 env=env,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        self.pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
         return proc.pid
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -107,22 +107,24 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (field 3 onwards); [] if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return stat.rsplit(")", 1)[1].split()
+
+
 def _is_alive(pid: int) -> bool:
     """Alive and not a zombie. Reaps our own exited children so they do not linger."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X")
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (stat field 22), or None if gone."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if len(fields) > 19 else None

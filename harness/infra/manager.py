@@ -25,7 +25,7 @@ class ServiceState:
     name: str
     address: str
     state: str
-    """running | started | external | stopped | down (pid alive but not answering) | docker"""
+    """running | started | external | stopped | down (ours, alive, not answering) | docker"""
     pid: int | None = None
 
 
@@ -77,26 +77,26 @@ def _native_state(svc: native.NativeService) -> ServiceState:
 def _native_up(s: InfraSettings) -> list[ServiceState]:
     services = native.native_services(s)
     states = {svc.name: _native_state(svc) for svc in services}
-    to_start = [svc for svc in services if states[svc.name].state in ("stopped", "down")]
-    if not to_start:
+    to_start = [svc for svc in services if states[svc.name].state == "stopped"]
+    # Ours and alive but not answering yet: most likely still starting. Wait, don't restart.
+    to_wait = [svc for svc in services if states[svc.name].state in ("stopped", "down")]
+    if not to_wait:
         return list(states.values())
-    for svc in to_start:
-        if states[svc.name].state == "down":
-            svc.process.stop()
-    with ThreadPoolExecutor(max_workers=len(to_start)) as pool:
-        for svc, future in [(svc, pool.submit(svc.install)) for svc in to_start]:
-            try:
-                future.result()
-            except native.InstallError as exc:
-                raise InfraError(f"{svc.name}: {exc}") from exc
+    if to_start:
+        with ThreadPoolExecutor(max_workers=len(to_start)) as pool:
+            for svc, future in [(svc, pool.submit(svc.install)) for svc in to_start]:
+                try:
+                    future.result()
+                except native.InstallError as exc:
+                    raise InfraError(f"{svc.name}: {exc}") from exc
     for svc in to_start:
         try:
             svc.prepare()
         except native.InstallError as exc:
             raise InfraError(f"{svc.name}: {exc}") from exc
         svc.process.start()
-    _wait_ready(to_start, s.ready_timeout_s)
-    for svc in to_start:
+    _wait_ready(to_wait, s.ready_timeout_s)
+    for svc in to_wait:
         states[svc.name] = ServiceState(svc.name, svc.address, "started", svc.process.pid())
     return [states[svc.name] for svc in services]
 

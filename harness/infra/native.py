@@ -168,7 +168,6 @@ def _kafka(s: InfraSettings) -> NativeService:
             str(props),
         ],
         run_dir=s.run_dir,
-        marker=f"kafka.Kafka {props}",
     )
     return NativeService(
         "kafka",
@@ -280,8 +279,6 @@ def _redis(s: InfraSettings) -> NativeService:
             "warning",
         ],
         run_dir=s.run_dir,
-        # redis-server rewrites its process title to "redis-server <bind>:<port>"
-        marker=f"redis-server {s.host}:{s.redis_port}",
     )
     return NativeService(
         "redis",
@@ -325,7 +322,6 @@ def _ferretdb(s: InfraSettings) -> NativeService:
         name="ferretdb",
         argv=[str(binary), "-listen", listen, "-data", str(home)],
         run_dir=s.run_dir,
-        marker=f"-listen {listen} -data {home}",
     )
     return NativeService(
         "mongodb", listen, install, prepare, process, lambda: probes.mongo_answers(s.mongo_uri)
