@@ -9,8 +9,9 @@ cached `*_settings()` factories from a composition root.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TypeVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
@@ -43,8 +44,30 @@ class LoggingSettings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
-class IntakeSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings):
+class SecretsSettings(BaseSettings):
+    """Keys as base64 of 32 random bytes (`python -c 'import secrets,base64;
+    print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`). No defaults: the
+    harness generates local ones (.data/local-secrets.json); AWS passes NoEcho parameters.
+    They are decoded where they are used (the composition roots), never validated here: a
+    validation error would echo the raw value."""
+
+    model_config = _ENV
+
+    data_encryption_key: SecretStr
+    """Seals card numbers into tokens and webhook secrets at rest (AES-256-GCM)."""
+    card_fingerprint_key: SecretStr
+    """Keys the card fingerprints and idempotency request digests (HMAC-SHA256)."""
+
+
+class IntakeSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, SecretsSettings):
     """The intake function: HTTP API, API keys and idempotency in Redis, publishes requests."""
+
+    allow_private_webhook_urls: bool = False
+    """Local development only: accept webhook URLs on loopback and private networks."""
+    kafka_publish_timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    """How long a request waits for the broker's acknowledgement before answering 503."""
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    """Bound on how long a revoked API key keeps working in a warm function."""
 
 
 class ProcessSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings):
@@ -55,16 +78,36 @@ class NotifySettings(KafkaSettings, MongoSettings, LoggingSettings):
     """The notify function: webhook deliveries and their retry schedule."""
 
 
+class SettingsError(RuntimeError):
+    """The environment does not configure a function; names the variables, never values."""
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings; on error, say which variables and why, without echoing any value
+    (pydantic's own message prints the whole input, secrets included)."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = ", ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['type']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise SettingsError(f"{cls.__name__} is misconfigured: {problems}") from None
+
+
 @lru_cache(maxsize=1)
 def intake_settings() -> IntakeSettings:
-    return IntakeSettings()
+    return load_settings(IntakeSettings)
 
 
 @lru_cache(maxsize=1)
 def process_settings() -> ProcessSettings:
-    return ProcessSettings()
+    return load_settings(ProcessSettings)
 
 
 @lru_cache(maxsize=1)
 def notify_settings() -> NotifySettings:
-    return NotifySettings()
+    return load_settings(NotifySettings)

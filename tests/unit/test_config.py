@@ -1,7 +1,6 @@
 import importlib
 
 import pytest
-from pydantic import ValidationError
 
 from common import config
 
@@ -9,6 +8,8 @@ from common import config
 def test_defaults_are_the_local_runtime_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MONGO_URI", "MONGO_DATABASE"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "k")
+    monkeypatch.setenv("CARD_FINGERPRINT_KEY", "k")
     s = config.IntakeSettings()
     assert s.kafka_bootstrap_servers == "127.0.0.1:9092"
     assert s.redis_url == "redis://127.0.0.1:6379/0"
@@ -24,10 +25,11 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     assert s.mongo_database == "other"
 
 
-def test_bad_values_are_rejected_with_the_field_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_values_are_rejected_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_LEVEL", "LOUD")
-    with pytest.raises(ValidationError, match="log_level"):
-        config.NotifySettings()
+    with pytest.raises(config.SettingsError, match="LOG_LEVEL: string_pattern_mismatch") as info:
+        config.load_settings(config.NotifySettings)
+    assert "LOUD" not in str(info.value)
 
 
 def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,3 +44,14 @@ def test_factories_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONGO_DATABASE", "changed-later")
     assert config.notify_settings() is first
     config.notify_settings.cache_clear()
+
+
+def test_secrets_are_required_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATA_ENCRYPTION_KEY", raising=False)
+    monkeypatch.setenv("CARD_FINGERPRINT_KEY", "very-secret-value")
+    with pytest.raises(config.SettingsError, match="DATA_ENCRYPTION_KEY: missing") as info:
+        config.load_settings(config.IntakeSettings)
+    assert "very-secret-value" not in str(info.value)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "another-secret")
+    s = config.IntakeSettings()
+    assert "another-secret" not in repr(s) and "very-secret-value" not in str(s)

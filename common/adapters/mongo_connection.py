@@ -1,0 +1,25 @@
+"""A MongoDB client with short timeouts (MongoDB, or FerretDB without Docker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo
+from pymongo.errors import PyMongoError
+
+
+def mongo_client(uri: str, timeout_ms: int = 2000) -> pymongo.MongoClient[dict[str, Any]]:
+    return pymongo.MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(timeout_ms, 5000),
+        tz_aware=True,
+    )
+
+
+def mongo_answers(client: pymongo.MongoClient[dict[str, Any]]) -> bool:
+    try:
+        return client.admin.command("ping").get("ok") == 1.0
+    except PyMongoError:
+        return False

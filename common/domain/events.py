@@ -1,0 +1,79 @@
+"""Events on Kafka (DESIGN.md §6): versioned, camelCase JSON, key = transactionId.
+
+Events we publish forbid unknown fields; a consumer parses with `parse_event`, which ignores
+fields it does not know (a newer producer may add some).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from common.domain.errors import PermanentError
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    event_id: str = Field(min_length=1, max_length=64)
+    event_type: str
+    schema_version: int
+    occurred_at: datetime
+    transaction_id: str = Field(min_length=1, max_length=64)
+    merchant_id: str = Field(min_length=1, max_length=64)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+    def headers(self, trace_id: str) -> list[tuple[str, bytes]]:
+        return [
+            ("eventType", self.event_type.encode()),
+            ("schemaVersion", str(self.schema_version).encode()),
+            ("eventId", self.event_id.encode()),
+            ("traceId", trace_id.encode()),
+        ]
+
+
+class CardToken(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    token: str = Field(min_length=1)
+    """The card number sealed for the transaction (common/security/card_vault.py)."""
+    brand: str
+    last4: str = Field(pattern=r"^[0-9]{4}$")
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int
+    fingerprint: str
+
+
+class PaymentRequested(Event):
+    event_type: Literal["PaymentRequested"] = "PaymentRequested"
+    schema_version: Literal[1] = 1
+    amount_minor: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    reference: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    webhook_url: str
+    card: CardToken
+
+
+E = TypeVar("E", bound=Event)
+
+
+def parse_event(model: type[E], raw: bytes) -> E:
+    """Parse a consumed event, ignoring unknown fields; malformed input is permanent."""
+    try:
+        return model.model_validate_json(raw, extra="ignore")
+    except ValidationError as exc:
+        raise PermanentError(
+            f"{model.__name__} invalid: {exc.error_count()} error(s): "
+            f"{[e['loc'] for e in exc.errors()]}"
+        ) from None

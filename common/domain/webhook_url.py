@@ -1,0 +1,101 @@
+"""Is a webhook URL acceptable? Absolute http(s), no credentials, and (unless configuration
+allows it, as local development does) every address it resolves to is public.
+
+Checked at intake and again at delivery time (a name may resolve differently later).
+Resolution is a parameter, so this module does no I/O itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str], Sequence[str]]
+"""Host name → its addresses as text; raises OSError when it does not resolve."""
+
+MAX_URL_LENGTH = 2048
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?$", re.IGNORECASE)
+_HOST_LABELS = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$",
+    re.IGNORECASE,
+)
+
+
+class WebhookUrlError(ValueError):
+    """Why the URL is refused, in words fit for the merchant."""
+
+
+def check_webhook_url(url: str, resolve: Resolver, allow_private: bool) -> None:
+    host = _parse(url)
+    if host.startswith("["):
+        addresses = [_literal(host[1:-1])]
+    elif _NUMERIC_HOST.match(host):
+        try:
+            addresses = [ipaddress.IPv4Address(host.rstrip("."))]
+        except ValueError:
+            raise WebhookUrlError(
+                "webhookUrl host is a number in a non-standard form; use a name or a "
+                "dotted-quad address"
+            ) from None
+    else:
+        if not _HOST_LABELS.match(host):
+            raise WebhookUrlError("webhookUrl host is not a valid host name")
+        try:
+            addresses = [_literal(a) for a in resolve(host)]
+        except (OSError, UnicodeError, ValueError):
+            raise WebhookUrlError("webhookUrl host does not resolve") from None
+        if not addresses:
+            raise WebhookUrlError("webhookUrl host does not resolve")
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                raise WebhookUrlError(
+                    "webhookUrl must not point at a private, loopback, link-local or "
+                    "otherwise internal address"
+                )
+
+
+def is_public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped or address.sixtofour
+        if mapped is not None:
+            return is_public(mapped)
+        if address in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64 carries an IPv4 inside
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return address.is_global and not address.is_multicast
+
+
+def _parse(url: str) -> str:
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookUrlError(f"webhookUrl must be at most {MAX_URL_LENGTH} characters")
+    if not url.isascii() or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise WebhookUrlError(
+            "webhookUrl must be ASCII without spaces or control characters "
+            "(use punycode for international names)"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise WebhookUrlError("webhookUrl is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise WebhookUrlError("webhookUrl must be an absolute http or https URL")
+    if "@" in parts.netloc:
+        raise WebhookUrlError("webhookUrl must not contain credentials")
+    if not parts.hostname:
+        raise WebhookUrlError("webhookUrl must have a host")
+    if port == 0:
+        raise WebhookUrlError("webhookUrl port must be between 1 and 65535")
+    host = parts.hostname
+    return f"[{host}]" if ":" in host else host
+
+
+def _literal(text: str) -> Address:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        raise WebhookUrlError("webhookUrl host is not a valid address") from None

@@ -1,0 +1,330 @@
+"""The intake HTTP API (DESIGN.md §3) as a FastAPI app, built around injected dependencies.
+
+The app holds no clients: `create_app(deps)` takes a provider that builds them lazily on
+first use (functions/intake/deps.py in production, fakes in unit tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from common.domain.errors import (
+    DomainError,
+    FieldProblem,
+    TransientError,
+    UnauthorizedError,
+    ValidationFailedError,
+)
+from common.domain.money import Money
+from common.domain.payment import PaymentRecord
+from common.domain.ports import Merchant, MerchantDirectory
+from functions.intake import problems
+from functions.intake.schemas import (
+    CardOut,
+    Health,
+    PaymentAccepted,
+    PaymentOut,
+    PaymentRequestIn,
+    Problem,
+)
+from functions.intake.service import IntakeService
+
+log = logging.getLogger("paygate.intake")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class IntakeDeps(Protocol):
+    def service(self) -> IntakeService: ...
+
+    def directory(self) -> MerchantDirectory: ...
+
+    def health(self) -> dict[str, str]: ...
+
+
+def create_app(deps: IntakeDeps) -> FastAPI:
+    app = FastAPI(
+        title="paygate intake",
+        version="1.0.0",
+        description="Accepts payments (202 once durable on Kafka) and reads them back.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    _install_error_handlers(app)
+    _install_access_log(app)
+    _install_routes(app, deps)
+    _install_openapi(app)
+    return app
+
+
+# ---------------------------------------------------------------- routes
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {problems.PROBLEM_JSON: {}}}
+    for code in (401, 404, 409, 413, 415, 422, 503)
+}
+
+
+def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
+    @app.post(
+        "/api/payments",
+        status_code=202,
+        response_model=PaymentAccepted,
+        responses=_ERRORS,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/PaymentRequestIn"}
+                    }
+                },
+            },
+            "parameters": [
+                {
+                    "name": "X-API-Key",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+                },
+            ],
+        },
+    )
+    async def create_payment(request: Request) -> Response:
+        merchant = await _authenticate(deps, request)
+        _require_json(request)
+        body = await _read_body(request)
+        idempotency_key = _idempotency_key(request)
+        try:
+            payment = PaymentRequestIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise ValidationFailedError(
+                "the payment request is invalid",
+                problems.field_problems(exc.errors(include_input=False, include_url=False)),
+            ) from None
+        accepted = await run_in_threadpool(
+            deps.service().accept, merchant, payment, idempotency_key, _request_id(request)
+        )
+        stored = accepted.response
+        headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
+        if stored.location:
+            headers["Location"] = stored.location
+        return Response(stored.body, stored.status_code, headers, media_type="application/json")
+
+    @app.get(
+        "/api/payments/{transactionId}",
+        response_model=PaymentOut,
+        responses=_ERRORS,
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "X-API-Key",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ]
+        },
+    )
+    async def get_payment(transactionId: str, request: Request) -> PaymentOut:
+        merchant = await _authenticate(deps, request)
+        if len(transactionId) > 64:
+            raise ValidationFailedError(
+                "transactionId is too long",
+                [FieldProblem("transactionId", "at most 64 characters")],
+            )
+        record = await run_in_threadpool(deps.service().get, merchant, transactionId)
+        return payment_out(record)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    async def health() -> JSONResponse:
+        deps_status = await run_in_threadpool(deps.health)
+        ok = all(v == "ok" for v in deps_status.values())
+        body = Health(status="ok" if ok else "degraded", dependencies=deps_status)
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+def payment_out(record: PaymentRecord) -> PaymentOut:
+    return PaymentOut(
+        transaction_id=record.transaction_id,
+        status=record.status,
+        amount=Money(record.amount_minor, record.currency).to_decimal_string(),
+        currency=record.currency,
+        reference=record.reference,
+        description=record.description,
+        metadata=record.metadata,
+        card=CardOut(
+            brand=record.card.brand,
+            last4=record.card.last4,
+            exp_month=record.card.exp_month,
+            exp_year=record.card.exp_year,
+        ),
+        decline_code=record.decline_code,
+        failure_reason=record.failure_reason,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+# ---------------------------------------------------------------- request steps
+
+
+class _PayloadTooLargeError(Exception):
+    pass
+
+
+class _UnsupportedMediaTypeError(Exception):
+    pass
+
+
+def _require_json(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise _UnsupportedMediaTypeError
+
+
+async def _authenticate(deps: IntakeDeps, request: Request) -> Merchant:
+    api_key = request.headers.get("x-api-key")
+    if not api_key:
+        raise UnauthorizedError("missing X-API-Key header")
+    merchant = await run_in_threadpool(deps.directory().authenticate, api_key)
+    if merchant is None:
+        raise UnauthorizedError("unknown or revoked API key")
+    request.state.merchant_id = merchant.merchant_id
+    return merchant
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _PayloadTooLargeError
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _PayloadTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not all(0x20 < ord(c) < 0x7F for c in key):
+        raise ValidationFailedError(
+            "invalid Idempotency-Key header",
+            [FieldProblem("Idempotency-Key", "1 to 255 printable ASCII characters, no spaces")],
+        )
+    return key
+
+
+def _request_id(request: Request) -> str:
+    rid: str = getattr(request.state, "request_id", "") or str(uuid.uuid4())
+    return rid
+
+
+# ---------------------------------------------------------------- errors and logging
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_r: Request, exc: DomainError) -> Response:
+        return problems.from_domain_error(exc)
+
+    @app.exception_handler(TransientError)
+    async def transient_error(_r: Request, exc: TransientError) -> Response:
+        log.warning(
+            "dependency unavailable", extra={"dependency": exc.dependency, "reason": exc.detail}
+        )
+        return problems.from_transient_error(exc)
+
+    @app.exception_handler(_PayloadTooLargeError)
+    async def too_large(_r: Request, _exc: Exception) -> Response:
+        return problems.problem(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
+
+    @app.exception_handler(_UnsupportedMediaTypeError)
+    async def not_json(_r: Request, _exc: Exception) -> Response:
+        return problems.problem(415, "the body must be JSON (Content-Type: application/json)")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_r: Request, exc: RequestValidationError) -> Response:
+        return problems.problem(
+            422, "the request is invalid", problems.field_problems(exc.errors())
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_r: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers) if exc.headers else None
+        return problems.problem(exc.status_code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_r: Request, exc: Exception) -> Response:
+        log.error("unexpected error", exc_info=exc)
+        return problems.problem(500, "unexpected error; it has been logged")
+
+
+def _install_access_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        aws_event = request.scope.get("aws.event") or {}
+        request.state.request_id = (aws_event.get("requestContext") or {}).get("requestId") or str(
+            uuid.uuid4()
+        )
+        response: Response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path[:200],
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "requestId": request.state.request_id,
+                "merchantId": getattr(request.state, "merchant_id", None),
+            },
+        )
+        return response
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Add the request model (parsed by hand for error order) to the OpenAPI components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        request_schema = PaymentRequestIn.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(request_schema.pop("$defs", {}))
+        components["PaymentRequestIn"] = request_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

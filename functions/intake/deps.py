@@ -1,0 +1,112 @@
+"""Composition root of the intake function: settings + adapters, built once per process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache, cached_property
+from typing import Any
+
+import pymongo
+import redis
+
+from common.adapters.dns_resolver import resolve_host
+from common.adapters.kafka_event_publisher import KafkaEventPublisher
+from common.adapters.mongo_connection import mongo_answers, mongo_client
+from common.adapters.mongo_payment_reader import PAYMENTS, MongoPaymentReader
+from common.adapters.redis_connection import redis_answers, redis_client
+from common.adapters.redis_idempotency_store import RedisIdempotencyStore
+from common.adapters.redis_merchant_directory import RedisMerchantDirectory
+from common.adapters.redis_pending_payments import RedisPendingPayments
+from common.config import IntakeSettings, intake_settings
+from common.security.card_vault import CardVault
+from common.security.keyed_hash import KeyedHasher
+from common.security.sealed_box import SealedBox, decode_key
+from common.structured_logging import configure_logging
+from functions.intake.service import IntakePolicy, IntakeService
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class IntakeRuntime:
+    """Builds each client on first use; a warm Lambda or a server process reuses them."""
+
+    def __init__(self, settings: IntakeSettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _redis(self) -> redis.Redis:
+        return redis_client(self.settings.redis_url)
+
+    @cached_property
+    def _mongo(self) -> pymongo.MongoClient[dict[str, Any]]:
+        return mongo_client(self.settings.mongo_uri)
+
+    @cached_property
+    def _box(self) -> SealedBox:
+        return SealedBox(decode_key(self.settings.data_encryption_key.get_secret_value()))
+
+    @cached_property
+    def _hasher(self) -> KeyedHasher:
+        return KeyedHasher(decode_key(self.settings.card_fingerprint_key.get_secret_value()))
+
+    @cached_property
+    def publisher(self) -> KafkaEventPublisher:
+        return KafkaEventPublisher(
+            self.settings.kafka_bootstrap_servers, self.settings.kafka_publish_timeout_ms
+        )
+
+    @cached_property
+    def _directory(self) -> RedisMerchantDirectory:
+        return RedisMerchantDirectory(self._redis, self._box, self.settings.api_key_cache_seconds)
+
+    @cached_property
+    def _service(self) -> IntakeService:
+        s = self.settings
+        return IntakeService(
+            publisher=self.publisher,
+            idempotency=RedisIdempotencyStore(self._redis),
+            pending=RedisPendingPayments(self._redis),
+            reader=MongoPaymentReader(self._mongo[s.mongo_database][PAYMENTS]),
+            vault=CardVault(self._box, self._hasher),
+            hasher=self._hasher,
+            resolve=resolve_host,
+            clock=SystemClock(),
+            policy=IntakePolicy(s.payment_requested_topic, s.allow_private_webhook_urls),
+        )
+
+    def service(self) -> IntakeService:
+        return self._service
+
+    def directory(self) -> RedisMerchantDirectory:
+        return self._directory
+
+    def health(self) -> dict[str, str]:
+        answers = {
+            "kafka": self.publisher.answers(),
+            "redis": redis_answers(self._redis),
+            "mongodb": mongo_answers(self._mongo),
+        }
+        return {name: "ok" if ok else "unavailable" for name, ok in answers.items()}
+
+
+class LazyIntakeDeps:
+    """The app's dependencies, built (settings, logging, clients) on the first request."""
+
+    def service(self) -> IntakeService:
+        return intake_runtime().service()
+
+    def directory(self) -> RedisMerchantDirectory:
+        return intake_runtime().directory()
+
+    def health(self) -> dict[str, str]:
+        return intake_runtime().health()
+
+
+@cache
+def intake_runtime() -> IntakeRuntime:
+    settings = intake_settings()
+    configure_logging(settings.log_level)
+    return IntakeRuntime(settings)

@@ -1,0 +1,96 @@
+"""The public HTTP contract of intake (DESIGN.md §3): request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic.alias_generators import to_camel
+
+from common.domain.payment import PaymentStatus
+
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, Field(max_length=500)]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
+    )
+
+
+class CardIn(ApiModel):
+    number: str = Field(min_length=1, max_length=32, examples=["4242424242424242"])
+    exp_month: int = Field(ge=1, le=12, examples=[12])
+    exp_year: int = Field(ge=2000, le=2200, examples=[2030])
+    cvc: str = Field(min_length=3, max_length=4, examples=["123"])
+    holder_name: str | None = Field(default=None, max_length=100)
+
+
+class PaymentRequestIn(ApiModel):
+    amount: StrictStr | StrictInt | StrictFloat = Field(
+        description="Decimal amount in major units, as a string (preferred) or a number.",
+        examples=["49.99"],
+    )
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])
+    webhook_url: str = Field(min_length=1, max_length=2048)
+    reference: str | None = Field(default=None, max_length=128)
+    description: str | None = Field(default=None, max_length=500)
+    card: CardIn
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=20)
+
+
+class OutModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class PaymentAccepted(OutModel):
+    transaction_id: str
+    status: PaymentStatus
+    amount: str
+    currency: str
+    reference: str | None
+    created_at: datetime
+
+
+class CardOut(OutModel):
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class PaymentOut(OutModel):
+    transaction_id: str
+    status: PaymentStatus
+    amount: str
+    currency: str
+    reference: str | None
+    description: str | None
+    metadata: dict[str, str]
+    card: CardOut
+    decline_code: str | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (application/problem+json)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    dependencies: dict[str, str]

@@ -1,0 +1,237 @@
+"""Intake's use cases over ports only: accept a payment, read one back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from common.domain.cards import CardError, brand_of, check_cvc, check_expiry, check_number
+from common.domain.errors import (
+    FieldProblem,
+    IdempotencyConflictError,
+    IdempotencyMismatchError,
+    NotFoundError,
+    TransientError,
+    ValidationFailedError,
+)
+from common.domain.events import CardToken, PaymentRequested
+from common.domain.money import Money, MoneyError
+from common.domain.payment import CardSummary, PaymentRecord, PaymentStatus
+from common.domain.ports import (
+    Clock,
+    EventPublisher,
+    IdempotencyBegun,
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    IdempotencyReplay,
+    IdempotencyStore,
+    Merchant,
+    PaymentReader,
+    PendingPayments,
+    StoredResponse,
+)
+from common.domain.webhook_url import Resolver, WebhookUrlError, check_webhook_url
+from common.security.card_vault import CardVault
+from common.security.keyed_hash import KeyedHasher
+from functions.intake.schemas import PaymentAccepted, PaymentRequestIn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    response: StoredResponse
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    topic: str
+    allow_private_webhook_urls: bool
+
+
+@dataclass(frozen=True)
+class ValidPayment:
+    money: Money
+    card_number: str
+    brand: str
+
+
+class IntakeService:
+    def __init__(
+        self,
+        *,
+        publisher: EventPublisher,
+        idempotency: IdempotencyStore,
+        pending: PendingPayments,
+        reader: PaymentReader,
+        vault: CardVault,
+        hasher: KeyedHasher,
+        resolve: Resolver,
+        clock: Clock,
+        policy: IntakePolicy,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._publisher = publisher
+        self._idempotency = idempotency
+        self._pending = pending
+        self._reader = reader
+        self._vault = vault
+        self._hasher = hasher
+        self._resolve = resolve
+        self._clock = clock
+        self._policy = policy
+        self._new_id = new_id
+
+    def accept(
+        self,
+        merchant: Merchant,
+        request: PaymentRequestIn,
+        idempotency_key: str | None,
+        trace_id: str,
+    ) -> Accepted:
+        valid = self._validate(request)
+        if idempotency_key is None:
+            return Accepted(self._publish(merchant, request, valid, trace_id), replayed=False)
+
+        request_hash = self._hasher.digest(
+            "idempotency-request", request.model_dump_json(by_alias=True).encode()
+        )
+        outcome = self._idempotency.begin(merchant.merchant_id, idempotency_key, request_hash)
+        if isinstance(outcome, IdempotencyReplay):
+            return Accepted(outcome.response, replayed=True)
+        if isinstance(outcome, IdempotencyInFlight):
+            raise IdempotencyConflictError(
+                "a request with this Idempotency-Key is still in progress; retry shortly"
+            )
+        if isinstance(outcome, IdempotencyMismatch):
+            raise IdempotencyMismatchError(
+                "this Idempotency-Key was used with a different request body"
+            )
+        assert isinstance(outcome, IdempotencyBegun)
+        try:
+            response = self._publish(merchant, request, valid, trace_id)
+        except TransientError:
+            self._idempotency.abandon(merchant.merchant_id, idempotency_key)
+            raise
+        try:
+            self._idempotency.complete(
+                merchant.merchant_id, idempotency_key, request_hash, response
+            )
+        except TransientError as exc:
+            # Accepted is accepted: answer 202. A retry within the in-flight lease gets 409.
+            log.warning("idempotency record not stored", extra={"reason": str(exc)})
+        return Accepted(response, replayed=False)
+
+    def get(self, merchant: Merchant, transaction_id: str) -> PaymentRecord:
+        record = self._reader.get(transaction_id) or self._pending.get(transaction_id)
+        if record is None or record.merchant_id != merchant.merchant_id:
+            raise NotFoundError(f"no payment {transaction_id!r} for this merchant")
+        return record
+
+    # -- steps ------------------------------------------------------------------
+
+    def _validate(self, request: PaymentRequestIn) -> ValidPayment:
+        problems: list[FieldProblem] = []
+        money = card_number = brand = None
+        try:
+            money = Money.parse(request.amount, request.currency)
+        except MoneyError as exc:
+            field = "currency" if "currency" in str(exc) else "amount"
+            problems.append(FieldProblem(field, str(exc)))
+        try:
+            card_number = check_number(request.card.number)
+            brand = brand_of(card_number)
+            check_cvc(request.card.cvc, brand)
+        except CardError as exc:
+            field = "card.cvc" if str(exc).startswith("cvc") else "card.number"
+            problems.append(FieldProblem(field, str(exc)))
+        try:
+            today: date = self._clock.now().date()
+            check_expiry(request.card.exp_month, request.card.exp_year, today)
+        except CardError as exc:
+            field = "card.expYear" if "expYear" in str(exc) else "card.expMonth"
+            problems.append(FieldProblem(field, str(exc)))
+        try:
+            check_webhook_url(
+                request.webhook_url, self._resolve, self._policy.allow_private_webhook_urls
+            )
+        except WebhookUrlError as exc:
+            problems.append(FieldProblem("webhookUrl", str(exc)))
+        if problems or money is None or card_number is None or brand is None:
+            raise ValidationFailedError("the payment request is invalid", problems)
+        return ValidPayment(money, card_number, brand)
+
+    def _publish(
+        self, merchant: Merchant, request: PaymentRequestIn, valid: ValidPayment, trace_id: str
+    ) -> StoredResponse:
+        """Record the pending payment, then publish; accepted once the broker acknowledged."""
+        transaction_id = self._new_id()
+        now = self._clock.now()
+        last4 = valid.card_number[-4:]
+        fingerprint = self._vault.fingerprint(valid.card_number)
+        event = PaymentRequested(
+            event_id=str(uuid.uuid4()),
+            occurred_at=now,
+            transaction_id=transaction_id,
+            merchant_id=merchant.merchant_id,
+            amount_minor=valid.money.minor,
+            currency=valid.money.currency,
+            reference=request.reference,
+            description=request.description,
+            metadata=request.metadata,
+            webhook_url=request.webhook_url,
+            card=CardToken(
+                token=self._vault.tokenize(valid.card_number, transaction_id),
+                brand=valid.brand,
+                last4=last4,
+                exp_month=request.card.exp_month,
+                exp_year=request.card.exp_year,
+                fingerprint=fingerprint,
+            ),
+        )
+        self._pending.put(
+            PaymentRecord(
+                transaction_id=transaction_id,
+                merchant_id=merchant.merchant_id,
+                status=PaymentStatus.PENDING,
+                amount_minor=valid.money.minor,
+                currency=valid.money.currency,
+                reference=request.reference,
+                description=request.description,
+                metadata=request.metadata,
+                card=CardSummary(
+                    brand=valid.brand,
+                    last4=last4,
+                    exp_month=request.card.exp_month,
+                    exp_year=request.card.exp_year,
+                    fingerprint=fingerprint,
+                ),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        try:
+            self._publisher.publish(
+                self._policy.topic, transaction_id, event.to_json(), event.headers(trace_id)
+            )
+        except TransientError:
+            self._pending.discard(transaction_id)
+            raise
+        body = PaymentAccepted(
+            transaction_id=transaction_id,
+            status=PaymentStatus.PENDING,
+            amount=valid.money.to_decimal_string(),
+            currency=valid.money.currency,
+            reference=request.reference,
+            created_at=now,
+        )
+        return StoredResponse(
+            status_code=202,
+            body=json.dumps(body.model_dump(mode="json", by_alias=True)).encode(),
+            location=f"/api/payments/{transaction_id}",
+        )
