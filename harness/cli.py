@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from common.domain.errors import TransientError
+from harness import keys
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 
@@ -70,10 +72,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("up", help="start everything in the background")
     sub.add_parser("down", help="stop everything we started")
     sub.add_parser("status", help="what is running where")
+    keys_parser = sub.add_parser("keys", help="merchants and their API keys")
+    keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a merchant with an API key")
+    create.add_argument("--merchant", required=True, help="the merchant's display name")
+    create.add_argument("--json", action="store_true")
+    listing = keys_sub.add_parser("list", help="list merchants (never their keys)")
+    listing.add_argument("--json", action="store_true")
+    revoke = keys_sub.add_parser("revoke", help="revoke every API key of a merchant")
+    revoke.add_argument("merchant_id")
     args = parser.parse_args(argv)
 
     settings = InfraSettings()
     try:
+        if args.command == "keys":
+            return _keys(args)
         if args.command == "infra":
             return _INFRA[args.action](settings)
         if args.command == "up":
@@ -81,6 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "down":
             return _infra_down(settings)
         return _infra_status(settings)
-    except manager.InfraError as exc:
+    except (manager.InfraError, TransientError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "create":
+        return keys.create(args.merchant, args.json)
+    if args.keys_command == "list":
+        return keys.list_merchants(args.json)
+    return keys.revoke(args.merchant_id)

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from common.domain.payment import PaymentStatus
 
+
+def _one_amount_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One clear error for a wrong type, instead of one per member of the union."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "amount_type", 'amount must be a decimal string like "49.99" or a number'
+        ) from None
+
+
+Amount = Annotated[StrictStr | StrictInt | StrictFloat, WrapValidator(_one_amount_error)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, Field(max_length=500)]
 
@@ -29,7 +52,7 @@ class CardIn(ApiModel):
 
 
 class PaymentRequestIn(ApiModel):
-    amount: StrictStr | StrictInt | StrictFloat = Field(
+    amount: Amount = Field(
         description="Decimal amount in major units, as a string (preferred) or a number.",
         examples=["49.99"],
     )

@@ -1,7 +1,8 @@
-"""Integration tests talk to the real Kafka, Redis and MongoDB-wire server (make infra-up).
+"""Shared fixtures. Integration tests (tests/integration/, and the real-adapter half of
+tests/contract/) talk to the real Kafka, Redis and MongoDB-wire server (make infra-up).
 
-A missing service fails the run: it never skips. The checks below run once per session and
-fail with the command that starts the services.
+A missing service fails the run: it never skips. The check runs once per session and fails
+with the command that starts the services.
 """
 
 from __future__ import annotations

@@ -1,0 +1,118 @@
+"""The same behaviour from each fake (tests/fakes.py) and its real adapter on real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+
+from common.adapters.redis_idempotency_store import RedisIdempotencyStore
+from common.adapters.redis_merchant_directory import RedisMerchantDirectory
+from common.adapters.redis_pending_payments import RedisPendingPayments
+from common.domain.payment import CardSummary, PaymentRecord, PaymentStatus
+from common.domain.ports import (
+    IdempotencyBegun,
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    IdempotencyReplay,
+    IdempotencyStore,
+    Merchant,
+    PendingPayments,
+    StoredResponse,
+)
+from common.security.sealed_box import SealedBox
+from tests.fakes import FakeIdempotencyStore, FakeMerchantDirectory, FakePendingPayments
+
+real = pytest.mark.integration
+
+
+@pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
+def idempotency(request: pytest.FixtureRequest) -> IdempotencyStore:
+    if request.param == "fake":
+        return FakeIdempotencyStore()
+    return RedisIdempotencyStore(request.getfixturevalue("redis_client"))
+
+
+@pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
+def pending(request: pytest.FixtureRequest) -> PendingPayments:
+    if request.param == "fake":
+        return FakePendingPayments()
+    return RedisPendingPayments(request.getfixturevalue("redis_client"))
+
+
+def unique() -> str:
+    return uuid.uuid4().hex
+
+
+def test_idempotency_begin_replay_mismatch_in_flight(idempotency: IdempotencyStore) -> None:
+    merchant, key = f"mer_{unique()}", "order-1"
+    response = StoredResponse(202, b'{"transactionId":"t"}', "/api/payments/t")
+    assert idempotency.begin(merchant, key, "h1") == IdempotencyBegun()
+    assert idempotency.begin(merchant, key, "h1") == IdempotencyInFlight()
+    assert idempotency.begin(merchant, key, "h2") == IdempotencyMismatch()
+    idempotency.complete(merchant, key, "h1", response)
+    assert idempotency.begin(merchant, key, "h1") == IdempotencyReplay(response)
+    assert idempotency.begin(merchant, key, "h2") == IdempotencyMismatch()
+
+
+def test_idempotency_is_per_merchant_and_abandon_frees_the_key(
+    idempotency: IdempotencyStore,
+) -> None:
+    key = f"k-{unique()}"
+    assert idempotency.begin("mer_a" + key, key, "h") == IdempotencyBegun()
+    assert idempotency.begin("mer_b" + key, key, "h") == IdempotencyBegun()
+    idempotency.abandon("mer_a" + key, key)
+    assert idempotency.begin("mer_a" + key, key, "other") == IdempotencyBegun()
+
+
+def record(tx: str) -> PaymentRecord:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    return PaymentRecord(
+        transaction_id=tx,
+        merchant_id="mer_a",
+        status=PaymentStatus.PENDING,
+        amount_minor=4999,
+        currency="EUR",
+        reference="r",
+        metadata={"a": "b"},
+        card=CardSummary(
+            brand="visa", last4="4242", exp_month=12, exp_year=2030, fingerprint="fp_x"
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_pending_put_get_discard(pending: PendingPayments) -> None:
+    tx = unique()
+    assert pending.get(tx) is None
+    pending.put(record(tx))
+    assert pending.get(tx) == record(tx)
+    pending.discard(tx)
+    assert pending.get(tx) is None
+    pending.discard(tx)  # twice is fine
+
+
+@pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
+def directory_with_merchant(request: pytest.FixtureRequest) -> tuple[Any, str, Merchant]:
+    if request.param == "fake":
+        fake = FakeMerchantDirectory()
+        key = f"pgk_{unique()}"
+        fake.add(key, Merchant("mer_x", "Shop"))
+        return fake, key, Merchant("mer_x", "Shop")
+    client: redis.Redis = request.getfixturevalue("redis_client")
+    directory = RedisMerchantDirectory(client, SealedBox(bytes(32)), cache_ttl_s=0)
+    new = directory.create("Shop")
+    return directory, new.api_key, Merchant(new.merchant_id, "Shop")
+
+
+def test_directory_knows_its_keys_and_nothing_else(
+    directory_with_merchant: tuple[Any, str, Merchant],
+) -> None:
+    directory, key, merchant = directory_with_merchant
+    assert directory.authenticate(key) == merchant
+    assert directory.authenticate(key + "x") is None
+    assert directory.authenticate("pgk_" + unique()) is None

@@ -1,0 +1,111 @@
+"""In-memory fakes of the ports, for unit tests of pure logic.
+
+Each one is kept honest by tests/contract/, which runs the same tests against it and the real
+adapter (on real Redis).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from common.domain.errors import TransientError
+from common.domain.payment import PaymentRecord
+from common.domain.ports import (
+    IdempotencyBegun,
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    IdempotencyOutcome,
+    IdempotencyReplay,
+    Merchant,
+    StoredResponse,
+)
+
+
+class FakeMerchantDirectory:
+    def __init__(self) -> None:
+        self.by_hash: dict[str, Merchant] = {}
+
+    def add(self, api_key: str, merchant: Merchant) -> None:
+        self.by_hash[hashlib.sha256(api_key.encode()).hexdigest()] = merchant
+
+    def authenticate(self, api_key: str) -> Merchant | None:
+        return self.by_hash.get(hashlib.sha256(api_key.encode()).hexdigest())
+
+
+class FakeIdempotencyStore:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], tuple[str, StoredResponse | None]] = {}
+
+    def begin(self, merchant_id: str, key: str, request_hash: str) -> IdempotencyOutcome:
+        existing = self.records.get((merchant_id, key))
+        if existing is None:
+            self.records[(merchant_id, key)] = (request_hash, None)
+            return IdempotencyBegun()
+        stored_hash, response = existing
+        if stored_hash != request_hash:
+            return IdempotencyMismatch()
+        if response is None:
+            return IdempotencyInFlight()
+        return IdempotencyReplay(response)
+
+    def complete(
+        self, merchant_id: str, key: str, request_hash: str, response: StoredResponse
+    ) -> None:
+        self.records[(merchant_id, key)] = (request_hash, response)
+
+    def abandon(self, merchant_id: str, key: str) -> None:
+        self.records.pop((merchant_id, key), None)
+
+
+class FakePendingPayments:
+    def __init__(self) -> None:
+        self.records: dict[str, PaymentRecord] = {}
+
+    def put(self, record: PaymentRecord) -> None:
+        self.records[record.transaction_id] = record
+
+    def get(self, transaction_id: str) -> PaymentRecord | None:
+        return self.records.get(transaction_id)
+
+    def discard(self, transaction_id: str) -> None:
+        self.records.pop(transaction_id, None)
+
+
+class FakePaymentReader:
+    def __init__(self) -> None:
+        self.records: dict[str, PaymentRecord] = {}
+
+    def get(self, transaction_id: str) -> PaymentRecord | None:
+        return self.records.get(transaction_id)
+
+
+@dataclass
+class Published:
+    topic: str
+    key: str
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass
+class FakePublisher:
+    sent: list[Published] = field(default_factory=list)
+    down: bool = False
+
+    def publish(
+        self, topic: str, key: str, value: bytes, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        if self.down:
+            raise TransientError("kafka", "broker unreachable")
+        self.sent.append(Published(topic, key, value, list(headers)))
+
+
+@dataclass
+class FixedClock:
+    at: datetime = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at

@@ -1,0 +1,324 @@
+"""The intake API with fakes behind its ports: the HTTP contract of DESIGN.md §3."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from common.domain.ports import Merchant
+from common.security.card_vault import CardVault
+from common.security.keyed_hash import KeyedHasher
+from common.security.sealed_box import SealedBox
+from functions.intake.app import create_app
+from functions.intake.service import IntakePolicy, IntakeService
+from tests.fakes import (
+    FakeIdempotencyStore,
+    FakeMerchantDirectory,
+    FakePaymentReader,
+    FakePendingPayments,
+    FakePublisher,
+    FixedClock,
+)
+
+KEY_A = "pgk_merchant-a-key-0000000000000000000000000"
+KEY_B = "pgk_merchant-b-key-0000000000000000000000000"
+PAN = "4242424242424242"
+
+
+def resolve(host: str) -> Sequence[str]:
+    if host == "shop.example":
+        return ["93.184.216.34"]
+    raise OSError("unknown host")
+
+
+class Deps:
+    def __init__(self) -> None:
+        self.publisher = FakePublisher()
+        self.idempotency = FakeIdempotencyStore()
+        self.pending = FakePendingPayments()
+        self.reader = FakePaymentReader()
+        self.merchants = FakeMerchantDirectory()
+        self.merchants.add(KEY_A, Merchant("mer_a", "Shop A"))
+        self.merchants.add(KEY_B, Merchant("mer_b", "Shop B"))
+        self.vault = CardVault(SealedBox(bytes(32)), KeyedHasher(bytes(32)))
+        self._service = IntakeService(
+            publisher=self.publisher,
+            idempotency=self.idempotency,
+            pending=self.pending,
+            reader=self.reader,
+            vault=self.vault,
+            hasher=KeyedHasher(bytes(32)),
+            resolve=resolve,
+            clock=FixedClock(),
+            policy=IntakePolicy("payments.requested", allow_private_webhook_urls=False),
+        )
+        self.health_status = {"kafka": "ok", "redis": "ok", "mongodb": "ok"}
+
+    def service(self) -> IntakeService:
+        return self._service
+
+    def directory(self) -> FakeMerchantDirectory:
+        return self.merchants
+
+    def health(self) -> dict[str, str]:
+        return self.health_status
+
+
+@pytest.fixture
+def deps() -> Deps:
+    return Deps()
+
+
+@pytest.fixture
+def client(deps: Deps) -> Iterator[TestClient]:
+    with TestClient(create_app(deps), raise_server_exceptions=False) as c:
+        yield c
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    payment: dict[str, Any] = {
+        "amount": "49.99",
+        "currency": "EUR",
+        "webhookUrl": "https://shop.example/hooks/payments",
+        "reference": "order-1234",
+        "description": "2 books",
+        "card": {
+            "number": PAN,
+            "expMonth": 12,
+            "expYear": 2030,
+            "cvc": "123",
+            "holderName": "A. Buyer",
+        },
+        "metadata": {"cartId": "c-77"},
+    }
+    payment.update(overrides)
+    return payment
+
+
+def post(client: TestClient, payload: Any = None, key: str = KEY_A, **headers: str) -> Any:
+    h = {"X-API-Key": key, "Content-Type": "application/json", **headers}
+    if payload is None:
+        payload = body()
+    data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+    return client.post("/api/payments", content=data, headers=h)
+
+
+def test_accepts_a_payment_and_publishes_one_tokenized_event(
+    client: TestClient, deps: Deps
+) -> None:
+    r = post(client)
+    assert r.status_code == 202
+    out = r.json()
+    assert out["status"] == "pending" and out["amount"] == "49.99" and out["currency"] == "EUR"
+    assert out["reference"] == "order-1234" and out["createdAt"].startswith("2026-11-26T12:00")
+    assert r.headers["location"] == f"/api/payments/{out['transactionId']}"
+    assert len(deps.publisher.sent) == 1
+    sent = deps.publisher.sent[0]
+    assert sent.topic == "payments.requested" and sent.key == out["transactionId"]
+    event = json.loads(sent.value)
+    assert event["eventType"] == "PaymentRequested" and event["amountMinor"] == 4999
+    assert event["card"]["last4"] == "4242" and event["card"]["brand"] == "visa"
+    assert deps.vault.reveal(event["card"]["token"], out["transactionId"]) == PAN
+    assert PAN.encode() not in sent.value and b"123" not in json.dumps(event["card"]).encode()
+    assert dict(sent.headers)["eventType"] == b"PaymentRequested"
+
+
+def test_get_is_pending_at_once_and_scoped_to_its_merchant(client: TestClient) -> None:
+    tx = post(client).json()["transactionId"]
+    mine = client.get(f"/api/payments/{tx}", headers={"X-API-Key": KEY_A})
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "pending"
+    assert mine.json()["card"] == {
+        "brand": "visa",
+        "last4": "4242",
+        "expMonth": 12,
+        "expYear": 2030,
+    }
+    assert PAN not in mine.text
+    theirs = client.get(f"/api/payments/{tx}", headers={"X-API-Key": KEY_B})
+    assert theirs.status_code == 404
+    assert theirs.headers["content-type"] == "application/problem+json"
+
+
+def test_idempotent_replay_conflict_and_mismatch(client: TestClient, deps: Deps) -> None:
+    first = post(client, **{"Idempotency-Key": "order-1234-try"})
+    again = post(client, **{"Idempotency-Key": "order-1234-try"})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert len(deps.publisher.sent) == 1
+
+    different = post(client, body(amount="50.00"), **{"Idempotency-Key": "order-1234-try"})
+    assert different.status_code == 422
+    assert "different request body" in different.json()["detail"]
+
+    other_merchant = post(client, key=KEY_B, **{"Idempotency-Key": "order-1234-try"})
+    assert other_merchant.status_code == 202
+    assert other_merchant.json()["transactionId"] != first.json()["transactionId"]
+
+    deps.idempotency.begin("mer_a", "in-flight", "whatever")  # someone else holds it now
+    assert post(client, **{"Idempotency-Key": "in-flight"}).status_code in (409, 422)
+
+
+def test_in_flight_key_with_same_body_is_409(client: TestClient, deps: Deps) -> None:
+    # Learn the request digest by completing a first request, then mark it in flight again.
+    post(client, **{"Idempotency-Key": "k1"})
+    ((stored_hash, _),) = [v for k, v in deps.idempotency.records.items() if k[1] == "k1"]
+    deps.idempotency.records[("mer_a", "k2")] = (stored_hash, None)
+    r = post(client, **{"Idempotency-Key": "k2"})
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_kafka_down_is_503_with_retry_after_and_frees_the_key(
+    client: TestClient, deps: Deps
+) -> None:
+    deps.publisher.down = True
+    r = post(client, **{"Idempotency-Key": "retry-me"})
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert deps.pending.records == {}
+    deps.publisher.down = False
+    assert post(client, **{"Idempotency-Key": "retry-me"}).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(amount="0"), "amount"),
+        (body(amount="-5"), "amount"),
+        (body(amount="49.999"), "amount"),
+        (body(amount=True), "amount"),
+        (body(amount=None), "amount"),
+        (body(currency="XXX"), "currency"),
+        (body(currency="eur"), "currency"),
+        (
+            body(
+                card={"number": "4242424242424241", "expMonth": 12, "expYear": 2030, "cvc": "123"}
+            ),
+            "card.number",
+        ),
+        (body(card={"number": PAN, "expMonth": 1, "expYear": 2020, "cvc": "123"}), "card.expMonth"),
+        (
+            body(card={"number": PAN, "expMonth": "12", "expYear": 2030, "cvc": "123"}),
+            "card.expMonth",
+        ),
+        (body(card={"number": PAN, "expMonth": 12, "expYear": 2030, "cvc": "12"}), "card.cvc"),
+        (body(card={"number": PAN, "expMonth": 12, "expYear": 2030}), "card.cvc"),
+        (body(webhookUrl="ftp://shop.example/x"), "webhookUrl"),
+        (body(webhookUrl="http://127.0.0.1/x"), "webhookUrl"),
+        (body(webhookUrl="http://[::ffff:127.0.0.1]/x"), "webhookUrl"),
+        (body(webhookUrl="http://2130706433/x"), "webhookUrl"),
+        (body(webhookUrl="https://unknown.example/x"), "webhookUrl"),
+        (body(reference="r" * 129), "reference"),
+        (body(description="d" * 501), "description"),
+        (body(metadata={f"k{i}": "v" for i in range(21)}), "metadata"),
+        (body(metadata={"k": 5}), "metadata.k"),
+        (body(surprise="field"), "surprise"),
+        ({"amount": "1"}, "currency"),
+        ([], ""),
+        ("null", ""),
+    ],
+)
+def test_invalid_payments_are_422_naming_the_field(
+    client: TestClient, deps: Deps, payload: Any, field: str
+) -> None:
+    r = post(client, payload)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 422
+    assert field in [e["field"] for e in problem["errors"]], problem
+    assert PAN not in r.text
+    assert deps.publisher.sent == []
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 422),
+        (b"\xff\xfe\x00", "application/json", 422),
+        (b"a=1", "application/x-www-form-urlencoded", 415),
+        (b"{}", "text/plain", 415),
+        (b"{}", "", 415),
+        (b"[" * 100_000, "application/json", 413),
+        (json.dumps(body(description="x" * 70_000)).encode(), "application/json", 413),
+        (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json", 422),
+    ],
+)
+def test_malformed_bodies_get_clear_errors(
+    client: TestClient, deps: Deps, data: bytes, content_type: str, status: int
+) -> None:
+    r = client.post(
+        "/api/payments", content=data, headers={"X-API-Key": KEY_A, "Content-Type": content_type}
+    )
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert deps.publisher.sent == []
+
+
+def test_json_with_a_charset_parameter_is_json(client: TestClient) -> None:
+    r = post(client, **{"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 202
+
+
+@pytest.mark.parametrize("key", [None, "", "pgk_unknown", "x" * 5000])
+def test_missing_or_unknown_api_key_is_401_before_anything_else(
+    client: TestClient, deps: Deps, key: str | None
+) -> None:
+    headers = {"Content-Type": "text/plain"} | ({"X-API-Key": key} if key is not None else {})
+    r = client.post("/api/payments", content=b"garbage", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert client.get("/api/payments/x", headers=headers).status_code == 401
+    assert deps.publisher.sent == []
+
+
+@pytest.mark.parametrize("idem", ["", "a" * 256, "has space", "tab\there", "é"])
+def test_bad_idempotency_keys_are_422(client: TestClient, idem: str) -> None:
+    r = client.post(
+        "/api/payments",
+        content=json.dumps(body()).encode(),
+        headers=[
+            (b"X-API-Key", KEY_A.encode()),
+            (b"Content-Type", b"application/json"),
+            (b"Idempotency-Key", idem.encode("utf-8")),
+        ],
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
+    assert client.get("/nope").status_code == 404
+    r = client.delete("/api/payments", headers={"X-API-Key": KEY_A})
+    assert r.status_code == 405
+    assert r.headers["content-type"] == "application/problem+json"
+    long_id = client.get("/api/payments/" + "x" * 65, headers={"X-API-Key": KEY_A})
+    assert long_id.status_code == 422
+
+
+def test_health_reports_dependencies(client: TestClient, deps: Deps) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    deps.health_status = {**deps.health_status, "kafka": "unavailable"}
+    r = client.get("/health")
+    assert r.status_code == 503 and r.json()["dependencies"]["kafka"] == "unavailable"
+
+
+def test_openapi_documents_the_request_body(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    post_op = doc["paths"]["/api/payments"]["post"]
+    assert post_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "PaymentRequestIn"
+    )
+    schemas = doc["components"]["schemas"]
+    assert {"PaymentRequestIn", "CardIn", "PaymentAccepted", "PaymentOut", "Problem"} <= set(
+        schemas
+    )
+    assert "webhookUrl" in schemas["PaymentRequestIn"]["properties"]
