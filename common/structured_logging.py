@@ -66,3 +66,4 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
     root.handlers = [handler]
+    logging.getLogger("mangum").setLevel(logging.WARNING)  # repeats our access log

@@ -116,7 +116,7 @@ def http_api_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "domainName": joined.get("host", "127.0.0.1"),
+            "domainName": joined.get("host", "127.0.0.1").rsplit(":", 1)[0],
             "domainPrefix": "local",
             "http": {
                 "method": method,

@@ -7,13 +7,20 @@ python -m harness up|down|status         everything the project runs locally
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from common.domain.errors import TransientError
-from harness import keys
+from harness import apigw, keys, stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
+from harness.lambda_runtime import LambdaContext, function_spec, load_handler
+from harness.local_env import function_env
+from harness.template import TemplateError, project_template
 
 
 def _out(line: str = "") -> None:
@@ -54,10 +61,70 @@ _INFRA = {"up": _infra_up, "down": _infra_down, "status": _infra_status}
 
 
 def _up(s: InfraSettings) -> int:
-    code = _infra_up(s)
+    _infra_up(s)
+    _out("harness:")
+    for component, state in stack.up(s):
+        _print_component(component, state)
     _out()
-    _out("Kafka     127.0.0.1:9092   Redis 127.0.0.1:6379   MongoDB wire 127.0.0.1:27017")
-    return code
+    _out(f"API: http://{stack.API_HOST}:{stack.API_PORT}   (logs in {s.run_dir})")
+    _out("Create a merchant:  .venv/bin/python -m harness keys create --merchant 'My Shop'")
+    _out(
+        f"Then:  curl -si http://{stack.API_HOST}:{stack.API_PORT}/api/payments "
+        "-H 'X-API-Key: <apiKey>' -H 'Content-Type: application/json' -d "
+        """'{"amount":"49.99","currency":"EUR","webhookUrl":"http://127.0.0.1:8082/hooks","""
+        """"card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}}'"""
+    )
+    return 0
+
+
+def _down(s: InfraSettings) -> int:
+    stopped = stack.down(s)
+    if stopped:
+        _out("stopped: " + ", ".join(stopped))
+    return _infra_down(s)
+
+
+def _status(s: InfraSettings) -> int:
+    code = _infra_status(s)
+    _out("harness:")
+    states = stack.status(s)
+    for component, state in states:
+        _print_component(component, state)
+    return code if all(state == "running" for _, state in states) else 1
+
+
+def _print_component(component: stack.Component, state: str) -> None:
+    pid = component.process.pid()
+    _out(
+        f"  {component.process.name:<10} {component.url:<40} {state:<9} "
+        f"{'pid ' + str(pid) if pid else ''}  {component.description}"
+    )
+
+
+def _invoke(function: str, event_path: str, headers: list[str], s: InfraSettings) -> int:
+    try:
+        spec = function_spec(function)
+    except (KeyError, TemplateError):
+        names = ", ".join(sorted(project_template().functions()))
+        sys.stderr.write(f"error: no function {function!r} in template.yaml ({names})\n")
+        return 2
+    try:
+        event = json.loads(Path(event_path).read_text())
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"error: cannot read event {event_path}: {exc}\n")
+        return 2
+    for header in headers:
+        name, sep, value = header.partition("=")
+        if not sep or not isinstance(event.get("headers"), dict):
+            sys.stderr.write(f"error: --header {header!r} needs NAME=VALUE and an HTTP event\n")
+            return 2
+        event["headers"][name.lower()] = value
+    os.environ.update(function_env(function, s))
+    result = load_handler(spec.handler)(
+        event, LambdaContext(spec, time.monotonic() + spec.timeout_s)
+    )
+    _out(json.dumps(result, indent=2))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,22 +148,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument("--json", action="store_true")
     revoke = keys_sub.add_parser("revoke", help="revoke every API key of a merchant")
     revoke.add_argument("merchant_id")
+    api = sub.add_parser("api", help="serve the HTTP API in the foreground")
+    api.add_argument("--host", default=stack.API_HOST)
+    api.add_argument("--port", type=int, default=stack.API_PORT)
+    api.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="Lambda execution environments (worker processes)",
+    )
+    api.add_argument(
+        "--direct",
+        action="store_true",
+        help="serve the FastAPI app under uvicorn, without the Lambda hand-off",
+    )
+    invoke = sub.add_parser("invoke", help="run one function once on an event file")
+    invoke.add_argument("function")
+    invoke.add_argument("--event", required=True)
+    invoke.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a header of an HTTP event, e.g. --header x-api-key=pgk_...",
+    )
     args = parser.parse_args(argv)
 
     settings = InfraSettings()
     try:
-        if args.command == "keys":
-            return _keys(args)
-        if args.command == "infra":
-            return _INFRA[args.action](settings)
-        if args.command == "up":
-            return _up(settings)
-        if args.command == "down":
-            return _infra_down(settings)
-        return _infra_status(settings)
+        return _COMMANDS[args.command](args, settings)
     except (manager.InfraError, TransientError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
+
+
+def _api(args: argparse.Namespace, s: InfraSettings) -> int:
+    run = apigw.serve_direct if args.direct else apigw.serve
+    run(args.host, args.port, args.concurrency, s)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
+    "infra": lambda a, s: _INFRA[a.action](s),
+    "up": lambda _a, s: _up(s),
+    "down": lambda _a, s: _down(s),
+    "status": lambda _a, s: _status(s),
+    "keys": lambda a, _s: _keys(a),
+    "api": _api,
+    "invoke": lambda a, s: _invoke(a.function, a.event, a.header, s),
+}
 
 
 def _keys(args: argparse.Namespace) -> int:

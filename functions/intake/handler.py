@@ -13,4 +13,9 @@ from functions.intake.app import create_app
 from functions.intake.deps import LazyIntakeDeps
 
 app = create_app(LazyIntakeDeps())
-lambda_handler = Mangum(app, lifespan="off")
+lambda_handler = Mangum(
+    app,
+    lifespan="off",
+    # answer problem+json as text, not base64 (Mangum treats unknown types as binary)
+    text_mime_types=["application/json", "application/problem+json", "text/"],
+)

@@ -47,7 +47,7 @@ class CardIn(ApiModel):
     number: str = Field(min_length=1, max_length=32, examples=["4242424242424242"])
     exp_month: int = Field(ge=1, le=12, examples=[12])
     exp_year: int = Field(ge=2000, le=2200, examples=[2030])
-    cvc: str = Field(min_length=3, max_length=4, examples=["123"])
+    cvc: str = Field(max_length=4, examples=["123"])
     holder_name: str | None = Field(default=None, max_length=100)
 
 

@@ -146,10 +146,12 @@ class IntakeService:
         try:
             card_number = check_number(request.card.number)
             brand = brand_of(card_number)
-            check_cvc(request.card.cvc, brand)
         except CardError as exc:
-            field = "card.cvc" if str(exc).startswith("cvc") else "card.number"
-            problems.append(FieldProblem(field, str(exc)))
+            problems.append(FieldProblem("card.number", str(exc)))
+        try:
+            check_cvc(request.card.cvc, brand or "unknown")
+        except CardError as exc:
+            problems.append(FieldProblem("card.cvc", str(exc)))
         try:
             today: date = self._clock.now().date()
             check_expiry(request.card.exp_month, request.card.exp_year, today)

@@ -1,0 +1,95 @@
+"""`python -m harness up|down|status`: the infrastructure plus the harness's own services,
+each a background process tracked by pid (harness/processes.py)."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from harness.infra import manager
+from harness.infra.settings import InfraSettings
+from harness.processes import ManagedProcess
+
+API_HOST, API_PORT = "127.0.0.1", 3000
+
+
+@dataclass(frozen=True)
+class Component:
+    process: ManagedProcess
+    url: str
+    """Answers (any HTTP status) once the component is ready."""
+    description: str
+
+
+def components(s: InfraSettings) -> list[Component]:
+    py = sys.executable
+    return [
+        Component(
+            ManagedProcess(
+                "api",
+                [py, "-m", "harness", "api", "--host", API_HOST, "--port", str(API_PORT)],
+                s.run_dir,
+            ),
+            f"http://{API_HOST}:{API_PORT}/health",
+            "API Gateway emulation → IntakeFunction",
+        ),
+    ]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, with an error status (e.g. 503 while a dependency is down)
+    except OSError:
+        return False
+
+
+def up(s: InfraSettings, timeout_s: float = 60.0) -> list[tuple[Component, str]]:
+    out = []
+    for c in components(s):
+        if c.process.pid() is not None and _answers(c.url):
+            out.append((c, "running"))
+            continue
+        c.process.start()
+        deadline = time.monotonic() + timeout_s
+        while not _answers(c.url):
+            if c.process.pid() is None:
+                raise manager.InfraError(
+                    f"{c.process.name} exited during start; last lines of "
+                    f"{c.process.log_file}:\n{c.process.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise manager.InfraError(
+                    f"{c.process.name} did not answer {c.url} within {timeout_s:.0f}s:\n"
+                    f"{c.process.log_tail()}"
+                )
+            time.sleep(0.2)
+        out.append((c, "started"))
+    return out
+
+
+def down(s: InfraSettings) -> list[str]:
+    return [c.process.name for c in components(s) if c.process.stop()]
+
+
+def status(s: InfraSettings) -> list[tuple[Component, str]]:
+    out = []
+    for c in components(s):
+        pid = c.process.pid()
+        answers = _answers(c.url)
+        state = (
+            "running"
+            if pid and answers
+            else "down"
+            if pid
+            else "external"
+            if answers
+            else "stopped"
+        )
+        out.append((c, state))
+    return out
