@@ -130,7 +130,7 @@ class IntakeService:
     def get(self, merchant: Merchant, transaction_id: str) -> PaymentRecord:
         record = self._reader.get(transaction_id) or self._pending.get(transaction_id)
         if record is None or record.merchant_id != merchant.merchant_id:
-            raise NotFoundError(f"no payment {transaction_id!r} for this merchant")
+            raise NotFoundError("no such payment for this merchant")
         return record
 
     # -- steps ------------------------------------------------------------------

@@ -4,56 +4,19 @@ on real Kafka, Redis and the MongoDB-wire server."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from harness.infra.settings import InfraSettings
-from harness.keys import merchant_directory
 from harness.template import REPO_ROOT
 from tests.integration.intake_support import end_offsets, payment, read_since
 
-PORT = 13000
-BASE = f"http://127.0.0.1:{PORT}"
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def api(infra: InfraSettings) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "api", "--port", str(PORT), "--concurrency", "2"],
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{BASE}/health", timeout=2)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                proc.kill()
-                pytest.fail(f"API emulation did not start:\n{out[-3000:]}")
-            time.sleep(0.2)
-    yield BASE
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def api_key(infra: InfraSettings) -> str:
-    return merchant_directory(infra).create("E2E Shop").api_key
 
 
 def headers(key: str, **extra: str) -> dict[str, str]:
