@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
 .PHONY: help demo test up down status infra-up infra-down infra-status infra-clean \
-        check lint typecheck unit integration bootstrap clean
+        check lint typecheck unit integration e2e bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ unit: bootstrap ## unit tests only (no sockets)
 	$(PY) -m pytest tests/unit
 
 integration: bootstrap infra-up ## integration tests against real Kafka, Redis, MongoDB wire
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest tests/contract tests/integration
+
+e2e: bootstrap infra-up ## end-to-end tests over HTTP through the API Gateway emulation
+	$(PY) -m pytest tests/e2e
 
 check: lint typecheck ## ruff and mypy
 

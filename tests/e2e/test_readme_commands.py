@@ -1,0 +1,69 @@
+"""The README's commands, run as a reader would run them (make test runs this file)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import requests
+
+from harness import stack
+from harness.infra.settings import InfraSettings
+from harness.template import REPO_ROOT
+from tests.integration.intake_support import payment
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_keys_create_list_revoke() -> None:
+    created = harness("keys", "create", "--merchant", "Test Web Shop", "--json")
+    assert created.returncode == 0, created.stderr
+    record = json.loads(created.stdout)
+    assert set(record) == {"merchantId", "apiKey", "webhookSecret"}
+    assert record["apiKey"].startswith("pgk_") and record["webhookSecret"].startswith("whsec_")
+
+    listed = harness("keys", "list", "--json")
+    mine = [m for m in json.loads(listed.stdout) if m["merchant_id"] == record["merchantId"]]
+    assert mine and mine[0]["status"] == "active" and mine[0]["active_keys"] == 1
+    assert record["apiKey"] not in listed.stdout
+
+    assert harness("keys", "revoke", record["merchantId"]).returncode == 0
+    assert harness("keys", "revoke", record["merchantId"]).returncode == 1
+    assert harness("keys", "create", "--merchant", "   ").returncode == 2
+
+
+def test_make_up_serves_the_api_on_3000_and_prints_a_curl(infra: InfraSettings) -> None:
+    api = stack.components(infra)[0]
+    was_running = api.process.pid() is not None
+    up = harness("up")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "http://127.0.0.1:3000" in up.stdout and "curl -si" in up.stdout
+        key = json.loads(harness("keys", "create", "--merchant", "Readme", "--json").stdout)
+        r = requests.post(
+            "http://127.0.0.1:3000/api/payments",
+            json=payment(),
+            timeout=30,
+            headers={"X-API-Key": key["apiKey"], "Idempotency-Key": "order-1234"},
+        )
+        assert r.status_code == 202, r.text
+        status = harness("status")
+        assert status.returncode == 0 and "api" in status.stdout
+    finally:
+        if not was_running:
+            stack.down(infra)  # leave the infrastructure to the other tests
+
+
+def test_invoke_rejects_unknown_functions_and_bad_events() -> None:
+    assert harness("invoke", "NoSuchFunction", "--event", "x.json").returncode == 2
+    assert harness("invoke", "IntakeFunction", "--event", "missing.json").returncode == 2
