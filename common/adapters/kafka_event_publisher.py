@@ -33,7 +33,7 @@ class KafkaEventPublisher:
             "bootstrap.servers": bootstrap_servers,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 2,
+            "linger.ms": 1,
             "compression.type": "lz4",
             "message.timeout.ms": ack_timeout_ms,
             "socket.connection.setup.timeout.ms": min(ack_timeout_ms, 3000),

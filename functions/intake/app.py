@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.domain.errors import (
     DomainError,
@@ -110,25 +111,9 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         },
     )
     async def create_payment(request: Request) -> Response:
-        merchant = await _authenticate(deps, request)
-        _require_json(request)
-        body = await _read_body(request)
-        idempotency_key = _idempotency_key(request)
-        try:
-            payment = PaymentRequestIn.model_validate_json(body)
-        except ValidationError as exc:
-            raise ValidationFailedError(
-                "the payment request is invalid",
-                problems.field_problems(exc.errors(include_input=False, include_url=False)),
-            ) from None
-        accepted = await run_in_threadpool(
-            deps.service().accept, merchant, payment, idempotency_key, _request_id(request)
-        )
-        stored = accepted.response
-        headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
-        if stored.location:
-            headers["Location"] = stored.location
-        return Response(stored.body, stored.status_code, headers, media_type="application/json")
+        body = await _read_body(request)  # stops reading past the limit
+        # One hop to a worker thread for everything that blocks (Redis, Kafka's ack).
+        return await run_in_threadpool(_create_payment, deps, request, body)
 
     @app.get(
         "/api/payments/{transactionId}",
@@ -145,22 +130,43 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
             ]
         },
     )
-    async def get_payment(transactionId: str, request: Request) -> PaymentOut:
-        merchant = await _authenticate(deps, request)
+    def get_payment(transactionId: str, request: Request) -> PaymentOut:
+        merchant = _authenticate(deps, request)
         if len(transactionId) > 64:
             raise ValidationFailedError(
                 "transactionId is too long",
                 [FieldProblem("transactionId", "at most 64 characters")],
             )
-        record = await run_in_threadpool(deps.service().get, merchant, transactionId)
-        return payment_out(record)
+        return payment_out(deps.service().get(merchant, transactionId))
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
-    async def health() -> JSONResponse:
-        deps_status = await run_in_threadpool(deps.health)
+    def health() -> JSONResponse:
+        deps_status = deps.health()
         ok = all(v == "ok" for v in deps_status.values())
         body = Health(status="ok" if ok else "degraded", dependencies=deps_status)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+def _create_payment(deps: IntakeDeps, request: Request, body: bytes | None) -> Response:
+    """In order: 401, 415, 413, 422 (headers, then body), then accept (409/422/503/202)."""
+    merchant = _authenticate(deps, request)
+    _require_json(request)
+    if body is None:
+        raise _PayloadTooLargeError
+    idempotency_key = _idempotency_key(request)
+    try:
+        payment = PaymentRequestIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise ValidationFailedError(
+            "the payment request is invalid",
+            problems.field_problems(exc.errors(include_input=False, include_url=False)),
+        ) from None
+    accepted = deps.service().accept(merchant, payment, idempotency_key, _request_id(request))
+    stored = accepted.response
+    headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
+    if stored.location:
+        headers["Location"] = stored.location
+    return Response(stored.body, stored.status_code, headers, media_type="application/json")
 
 
 def payment_out(record: PaymentRecord) -> PaymentOut:
@@ -204,26 +210,27 @@ def _require_json(request: Request) -> None:
         raise _UnsupportedMediaTypeError
 
 
-async def _authenticate(deps: IntakeDeps, request: Request) -> Merchant:
+def _authenticate(deps: IntakeDeps, request: Request) -> Merchant:
     api_key = request.headers.get("x-api-key")
     if not api_key:
         raise UnauthorizedError("missing X-API-Key header")
-    merchant = await run_in_threadpool(deps.directory().authenticate, api_key)
+    merchant = deps.directory().authenticate(api_key)
     if merchant is None:
         raise UnauthorizedError("unknown or revoked API key")
     request.state.merchant_id = merchant.merchant_id
     return merchant
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None when it is (or declares to be) over the limit."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _PayloadTooLargeError
+        return None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _PayloadTooLargeError
+            return None
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -286,27 +293,49 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_access_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def access_log(request: Request, call_next: Any) -> Response:
+    app.add_middleware(AccessLog)
+
+
+class AccessLog:
+    """One JSON log line per request and an X-Request-Id on every response (plain ASGI:
+    Starlette's BaseHTTPMiddleware costs more than the rest of a request here)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        aws_event = request.scope.get("aws.event") or {}
-        request.state.request_id = (aws_event.get("requestContext") or {}).get("requestId") or str(
-            uuid.uuid4()
-        )
-        response: Response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path[:200],
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "requestId": request.state.request_id,
-                "merchantId": getattr(request.state, "merchant_id", None),
-            },
-        )
-        return response
+        aws_event = scope.get("aws.event") or {}
+        request_id = (aws_event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"][:200],
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "requestId": request_id,
+                    "merchantId": state.get("merchant_id"),
+                },
+            )
 
 
 def _install_openapi(app: FastAPI) -> None:
