@@ -44,8 +44,8 @@ class LoggingSettings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
-class SecretsSettings(BaseSettings):
-    """Keys as base64 of 32 random bytes (`python -c 'import secrets,base64;
+class DataKeySettings(BaseSettings):
+    """Keys are base64 of 32 random bytes (`python -c 'import secrets,base64;
     print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`). No defaults: the
     harness generates local ones (.data/local-secrets.json); AWS passes NoEcho parameters.
     They are decoded where they are used (the composition roots), never validated here: a
@@ -55,11 +55,23 @@ class SecretsSettings(BaseSettings):
 
     data_encryption_key: SecretStr
     """Seals card numbers into tokens and webhook secrets at rest (AES-256-GCM)."""
+
+
+class FingerprintKeySettings(BaseSettings):
+    model_config = _ENV
+
     card_fingerprint_key: SecretStr
     """Keys the card fingerprints and idempotency request digests (HMAC-SHA256)."""
 
 
-class IntakeSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, SecretsSettings):
+class IntakeSettings(
+    KafkaSettings,
+    RedisSettings,
+    MongoSettings,
+    LoggingSettings,
+    DataKeySettings,
+    FingerprintKeySettings,
+):
     """The intake function: HTTP API, API keys and idempotency in Redis, publishes requests."""
 
     allow_private_webhook_urls: bool = False
@@ -70,8 +82,25 @@ class IntakeSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSetting
     """Bound on how long a revoked API key keeps working in a warm function."""
 
 
-class ProcessSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings):
+class ProcessSettings(
+    KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, DataKeySettings
+):
     """The process function: bank authorization, transaction log, publishes outcomes."""
+
+    payment_requested_dlq_topic: str = Field(default="payments.requested.dlq", min_length=1)
+    """Where records that can never be processed go, with the reason (poison records)."""
+    bank_url: str = Field(default="http://127.0.0.1:8081", min_length=1)
+    bank_timeout_ms: int = Field(default=2000, ge=50, le=30000)
+    """One authorization attempt's timeout."""
+    bank_retry_budget_s: float = Field(default=20.0, gt=0, le=600)
+    """How long a payment may wait for a bank decision (retries, open breaker) before it is
+    `failed` with `bank_unavailable`."""
+    breaker_fail_max: int = Field(default=5, ge=1, le=1000)
+    """Consecutive bank failures, across all workers, that open the breaker."""
+    breaker_reset_s: float = Field(default=10.0, gt=0, le=600)
+    """How long the breaker stays open before one probe call is let through."""
+    process_concurrency: int = Field(default=16, ge=1, le=256)
+    """Payments of one batch processed at once (threads)."""
 
 
 class NotifySettings(KafkaSettings, MongoSettings, LoggingSettings):

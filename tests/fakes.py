@@ -85,7 +85,7 @@ class FakePaymentReader:
 @dataclass
 class Published:
     topic: str
-    key: str
+    key: str | bytes | None
     value: bytes
     headers: list[tuple[str, bytes]]
 
@@ -96,7 +96,11 @@ class FakePublisher:
     down: bool = False
 
     def publish(
-        self, topic: str, key: str, value: bytes, headers: Sequence[tuple[str, bytes]]
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
     ) -> None:
         if self.down:
             raise TransientError("kafka", "broker unreachable")

@@ -45,7 +45,11 @@ class KafkaEventPublisher:
         self._closed = threading.Event()
 
     def publish(
-        self, topic: str, key: str, value: bytes, headers: Sequence[tuple[str, bytes]]
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
     ) -> None:
         producer = self._current()
         acked: Future[None] = Future()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pymongo
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from common.domain.errors import TransientError
 
 
 def mongo_client(uri: str, timeout_ms: int = 2000) -> pymongo.MongoClient[dict[str, Any]]:
@@ -23,3 +27,14 @@ def mongo_answers(client: pymongo.MongoClient[dict[str, Any]]) -> bool:
         return client.admin.command("ping").get("ok") == 1.0
     except PyMongoError:
         return False
+
+
+@contextmanager
+def mongo_errors() -> Iterator[None]:
+    """PyMongo failures become TransientError; a duplicate key is an answer, not a failure."""
+    try:
+        yield
+    except DuplicateKeyError:
+        raise
+    except PyMongoError as exc:
+        raise TransientError("mongodb", type(exc).__name__) from None

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.collection import Collection
-from pymongo.errors import PyMongoError
 
-from common.domain.errors import TransientError
+from common.adapters.mongo_connection import mongo_errors
 from common.domain.payment import PaymentRecord
 
 PAYMENTS = "payments"
@@ -22,10 +21,8 @@ class MongoPaymentReader:
         self._payments = payments
 
     def get(self, transaction_id: str) -> PaymentRecord | None:
-        try:
+        with mongo_errors():
             doc = self._payments.find_one({"_id": transaction_id})
-        except PyMongoError as exc:
-            raise TransientError("mongodb", type(exc).__name__) from None
         if doc is None:
             return None
         doc.pop("_id", None)

@@ -65,6 +65,42 @@ class PaymentRequested(Event):
     card: CardToken
 
 
+class CardDetails(BaseModel):
+    """The card as it may travel after processing: no token, no number."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    brand: str
+    last4: str = Field(pattern=r"^[0-9]{4}$")
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int
+    fingerprint: str
+
+
+class PaymentProcessed(Event):
+    """The outcome of a payment; carries what the webhook shows (the payment as GET returns
+    it). Its eventId is derived from the transaction id, so a republication is the same event."""
+
+    event_type: Literal["PaymentProcessed"] = "PaymentProcessed"
+    schema_version: Literal[1] = 1
+    status: Literal["succeeded", "declined", "failed"]
+    amount_minor: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    reference: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    webhook_url: str
+    card: CardDetails
+    decline_code: str | None = None
+    failure_reason: str | None = None
+    bank_reference: str | None = None
+    attempts: int = Field(ge=0)
+    created_at: datetime
+    processed_at: datetime
+
+
 E = TypeVar("E", bound=Event)
 
 

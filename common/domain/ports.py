@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from common.domain.payment import PaymentRecord
+from common.domain.events import PaymentRequested
+from common.domain.payment import PaymentRecord, PaymentStatus
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,11 @@ class IdempotencyStore(Protocol):
 
 class EventPublisher(Protocol):
     def publish(
-        self, topic: str, key: str, value: bytes, headers: Sequence[tuple[str, bytes]]
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
     ) -> None:
         """Return once the broker acknowledged (acks=all); TransientError otherwise."""
         ...
@@ -94,3 +99,79 @@ class PaymentReader(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+# -- processing -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    transaction_id: str
+    merchant_id: str
+    amount_minor: int
+    currency: str
+    card_number: str
+    exp_month: int
+    exp_year: int
+    reference: str | None
+
+    def __repr__(self) -> str:  # never print the card number, even in a traceback
+        return f"AuthorizationRequest(transaction_id={self.transaction_id!r}, ...)"
+
+
+@dataclass(frozen=True)
+class BankDecision:
+    approved: bool
+    decline_code: str | None
+    authorization_id: str
+
+
+class Bank(Protocol):
+    def authorize(self, request: AuthorizationRequest, timeout_s: float) -> BankDecision:
+        """The bank's decision. TransientError when it may answer later (timeout, connection,
+        5xx, 429); PermanentError when it refused the request itself (other 4xx)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BankAttempt:
+    at: datetime
+    latency_ms: float
+    result: str
+    """approved | declined | unavailable | rejected | breaker_open"""
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: PaymentStatus
+    decline_code: str | None = None
+    failure_reason: str | None = None
+    bank_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    transaction_id: str
+    status: PaymentStatus
+    claimed_at: datetime
+    attempts: int = 0
+    outcome: Outcome | None = None
+    processed_at: datetime | None = None
+    outcome_published: bool = False
+
+
+class PaymentLedger(Protocol):
+    """The transaction log (MongoDB `payments`): one document per payment."""
+
+    def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
+        """Insert the payment as `processing`, or return what is already recorded."""
+        ...
+
+    def record_attempt(self, transaction_id: str, attempt: BankAttempt) -> None: ...
+
+    def record_outcome(self, transaction_id: str, outcome: Outcome, now: datetime) -> LedgerEntry:
+        """Record a terminal outcome unless one is recorded already; return the recorded one."""
+        ...
+
+    def mark_published(self, transaction_id: str) -> None: ...

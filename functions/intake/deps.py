@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Any
 
@@ -22,12 +21,8 @@ from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
 from common.security.sealed_box import SealedBox, decode_key
 from common.structured_logging import configure_logging
+from common.system_clock import SystemClock
 from functions.intake.service import IntakePolicy, IntakeService
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class IntakeRuntime:

@@ -20,6 +20,7 @@ def test_defaults_are_the_local_runtime_addresses(monkeypatch: pytest.MonkeyPatc
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "b1:9092,b2:9092")
     monkeypatch.setenv("MONGO_DATABASE", "other")
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "k")
     s = config.ProcessSettings()
     assert s.kafka_bootstrap_servers == "b1:9092,b2:9092"
     assert s.mongo_database == "other"

@@ -1,0 +1,60 @@
+"""Bank over HTTP (the simulator's API), with pooled connections.
+
+Classification: 2xx → a decision; timeouts, connection errors, 5xx and 429 → TransientError
+(retry may help); any other 4xx → PermanentError (the bank refused the request itself).
+"""
+
+from __future__ import annotations
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from common.domain.errors import PermanentError, TransientError
+from common.domain.ports import AuthorizationRequest, BankDecision
+
+
+class HttpBankClient:
+    def __init__(self, base_url: str, pool_size: int = 32) -> None:
+        self._url = base_url.rstrip("/") + "/v1/authorizations"
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def authorize(self, request: AuthorizationRequest, timeout_s: float) -> BankDecision:
+        body = {
+            "amountMinor": request.amount_minor,
+            "currency": request.currency,
+            "card": {
+                "number": request.card_number,
+                "expMonth": request.exp_month,
+                "expYear": request.exp_year,
+            },
+            "merchantId": request.merchant_id,
+            "reference": request.reference,
+        }
+        try:
+            response = self._session.post(
+                self._url,
+                json=body,
+                headers={"Idempotency-Key": request.transaction_id},
+                timeout=(min(timeout_s, 2.0), timeout_s),
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise TransientError("bank", "timeout") from None
+        except requests.ConnectionError:
+            raise TransientError("bank", "connection failed") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError("bank", f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise PermanentError(f"bank refused the request: HTTP {response.status_code}")
+        try:
+            data = response.json()
+            return BankDecision(
+                approved=bool(data["approved"]),
+                decline_code=data.get("declineCode"),
+                authorization_id=str(data["authorizationId"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise TransientError("bank", "unreadable answer") from None

@@ -1,0 +1,37 @@
+"""Dead-lettering a Kafka record: the original key, value and headers, plus why.
+
+Used by the functions for poison records (they never retry those) and by the harness's
+event source emulation for batches whose retries ran out (Lambda's on-failure destination
+for a Kafka topic carries the records themselves with per-record metadata).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from common.domain.ports import EventPublisher
+from common.lambda_kafka import KafkaRecord
+
+POISON = "PoisonRecord"
+RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
+
+
+def dead_letter(
+    publisher: EventPublisher,
+    topic: str,
+    record: KafkaRecord,
+    *,
+    reason: str,
+    condition: str,
+    function: str,
+) -> None:
+    value = record.value_bytes() if record.value is not None else b""
+    headers = [
+        *record.header_items(),
+        ("dlq.condition", condition.encode()),
+        ("dlq.reason", reason[:1000].encode()),
+        ("dlq.function", function.encode()),
+        ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ("dlq.at", datetime.now(UTC).isoformat().encode()),
+    ]
+    publisher.publish(topic, record.key_bytes(), value, headers)

@@ -1,0 +1,69 @@
+"""Composition root of the process function: settings + adapters, built once per process."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, cached_property
+
+import pybreaker
+
+from common.adapters.http_bank_client import HttpBankClient
+from common.adapters.kafka_event_publisher import KafkaEventPublisher
+from common.adapters.mongo_connection import mongo_client
+from common.adapters.mongo_payment_ledger import MongoPaymentLedger
+from common.adapters.mongo_payment_reader import PAYMENTS
+from common.adapters.redis_connection import KEY_PREFIX, redis_client
+from common.config import ProcessSettings, process_settings
+from common.security.card_vault import CardVault
+from common.security.keyed_hash import KeyedHasher
+from common.security.sealed_box import SealedBox, decode_key
+from common.structured_logging import configure_logging
+from common.system_clock import SystemClock
+from functions.process.resilience import ResilientBank, shared_breaker
+from functions.process.service import ProcessPolicy, ProcessService
+
+
+class ProcessRuntime:
+    def __init__(self, settings: ProcessSettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def publisher(self) -> KafkaEventPublisher:
+        return KafkaEventPublisher(self.settings.kafka_bootstrap_servers)
+
+    @cached_property
+    def executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.settings.process_concurrency, "payment")
+
+    @cached_property
+    def breaker(self) -> pybreaker.CircuitBreaker:
+        s = self.settings
+        storage = pybreaker.CircuitRedisStorage(
+            pybreaker.STATE_CLOSED,
+            redis_client(s.redis_url),
+            namespace=f"{KEY_PREFIX}breaker:bank",
+        )
+        return shared_breaker(storage, s.breaker_fail_max, s.breaker_reset_s)
+
+    @cached_property
+    def service(self) -> ProcessService:
+        s = self.settings
+        box = SealedBox(decode_key(s.data_encryption_key.get_secret_value()))
+        db = mongo_client(s.mongo_uri)[s.mongo_database]
+        bank = HttpBankClient(s.bank_url, pool_size=s.process_concurrency)
+        return ProcessService(
+            ledger=MongoPaymentLedger(db[PAYMENTS]),
+            bank=ResilientBank(bank, self.breaker, s.bank_timeout_ms / 1000),
+            # the vault only opens tokens here; fingerprints were made at intake
+            vault=CardVault(box, KeyedHasher(bytes(32))),
+            publisher=self.publisher,
+            clock=SystemClock(),
+            policy=ProcessPolicy(s.payment_processed_topic, s.bank_retry_budget_s),
+        )
+
+
+@cache
+def process_runtime() -> ProcessRuntime:
+    settings = process_settings()
+    configure_logging(settings.log_level)
+    return ProcessRuntime(settings)

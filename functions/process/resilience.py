@@ -1,0 +1,112 @@
+"""The bank behind a circuit breaker shared by every worker, with bounded retries.
+
+- Retries only what may succeed later (TransientError: timeouts, connection errors, 5xx,
+  429) and a breaker that is open; a refusal (PermanentError) is final at once.
+- Exponential backoff with full jitter, stopped by a deadline (the payment's retry budget or
+  the invocation's remaining time, whichever comes first).
+- The breaker's state lives in Redis (pybreaker's CircuitRedisStorage), so when the bank is
+  down every worker stops calling it within `fail_max` failures and probes it again after
+  `reset_timeout`. If Redis is unreachable the breaker falls back to closed: calls go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pybreaker
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from common.domain.errors import PermanentError, TransientError
+from common.domain.ports import AuthorizationRequest, Bank, BankAttempt, BankDecision
+
+
+class BankUnavailableError(Exception):
+    """The bank gave no decision before the deadline; `breaker_open` says whether the last
+    thing we saw was the breaker refusing the call."""
+
+    def __init__(self, attempts: int, breaker_open: bool) -> None:
+        super().__init__(f"no bank decision after {attempts} attempt(s)")
+        self.attempts = attempts
+        self.breaker_open = breaker_open
+
+
+class ResilientBank:
+    def __init__(
+        self,
+        bank: Bank,
+        breaker: pybreaker.CircuitBreaker,
+        attempt_timeout_s: float,
+        max_backoff_s: float = 2.0,
+    ) -> None:
+        self._bank = bank
+        self._breaker = breaker
+        self._attempt_timeout_s = attempt_timeout_s
+        self._max_backoff_s = max_backoff_s
+
+    def authorize(
+        self,
+        request: AuthorizationRequest,
+        deadline: float,
+        on_attempt: Callable[[BankAttempt], None],
+    ) -> BankDecision:
+        """Decide within `deadline` (time.monotonic()) or raise BankUnavailableError."""
+        attempts = 0
+        breaker_open = False
+
+        def attempt() -> BankDecision:
+            nonlocal attempts, breaker_open
+            attempts += 1
+            timeout = max(0.05, min(self._attempt_timeout_s, deadline - time.monotonic()))
+            started, at = time.perf_counter(), datetime.now(UTC)
+
+            def record(result: str, detail: str | None = None) -> None:
+                ms = round((time.perf_counter() - started) * 1000, 1)
+                on_attempt(BankAttempt(at, ms, result, detail))
+
+            try:
+                decision = self._breaker.call(self._bank.authorize, request, timeout)
+            except pybreaker.CircuitBreakerError:
+                breaker_open = self._breaker.current_state == pybreaker.STATE_OPEN
+                record("breaker_open" if breaker_open else "unavailable", "circuit open")
+                raise
+            except TransientError as exc:
+                breaker_open = False
+                record("unavailable", exc.detail)
+                raise
+            except PermanentError as exc:
+                record("rejected", str(exc))
+                raise
+            breaker_open = False
+            record("approved" if decision.approved else "declined", decision.decline_code)
+            return decision
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((TransientError, pybreaker.CircuitBreakerError)),
+            wait=wait_random_exponential(multiplier=0.1, max=self._max_backoff_s),
+            stop=stop_before_delay(max(0.0, deadline - time.monotonic())),
+            reraise=False,
+        )
+        try:
+            return retrying(attempt)
+        except RetryError:
+            raise BankUnavailableError(attempts, breaker_open) from None
+
+
+def shared_breaker(
+    storage: pybreaker.CircuitBreakerStorage, fail_max: int, reset_timeout_s: float
+) -> pybreaker.CircuitBreaker:
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max,
+        reset_timeout=reset_timeout_s,
+        exclude=[PermanentError],
+        state_storage=storage,
+        name="bank",
+    )

@@ -1,0 +1,164 @@
+"""process_payment: claim, authorize once, record, publish. Over ports only.
+
+Exactly-once effect on at-least-once input:
+- the claim is an insert against the payments collection's unique `_id` (transaction id);
+- the bank is called with the transaction id as its idempotency key, so a repeat returns
+  the first answer instead of charging again;
+- a recorded outcome is never recomputed: a redelivered event only republishes it, and only
+  if its publication was not confirmed (the `outcomePublished` flag, set after the ack).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from common.domain.errors import PermanentError
+from common.domain.events import CardDetails, PaymentProcessed, PaymentRequested
+from common.domain.payment import PaymentStatus
+from common.domain.ports import (
+    AuthorizationRequest,
+    Clock,
+    EventPublisher,
+    LedgerEntry,
+    Outcome,
+    PaymentLedger,
+)
+from common.security.card_vault import CardVault
+from common.security.sealed_box import SealedBoxError
+from functions.process.resilience import BankUnavailableError, ResilientBank
+
+log = logging.getLogger("paygate.process")
+
+_PROCESSED_NS = uuid.UUID("6f1d3c3e-1b7a-4f7e-9a0e-5c2d1e0b9a11")
+
+
+class Result(Enum):
+    DONE = "done"
+    RETRY_LATER = "retry_later"
+    """No decision yet and the payment's budget is not spent: hand the record back."""
+
+
+@dataclass(frozen=True)
+class ProcessPolicy:
+    processed_topic: str
+    retry_budget_s: float
+    """How long a payment may wait for a bank decision, from its claim, before `failed`."""
+
+
+class ProcessService:
+    def __init__(
+        self,
+        *,
+        ledger: PaymentLedger,
+        bank: ResilientBank,
+        vault: CardVault,
+        publisher: EventPublisher,
+        clock: Clock,
+        policy: ProcessPolicy,
+    ) -> None:
+        self._ledger = ledger
+        self._bank = bank
+        self._vault = vault
+        self._publisher = publisher
+        self._clock = clock
+        self._policy = policy
+
+    def process(self, request: PaymentRequested, invocation_deadline: float) -> Result:
+        entry = self._ledger.claim(request, self._clock.now())
+        if entry.outcome is None:
+            decided = self._decide(request, entry, invocation_deadline)
+            if decided is None:
+                return Result.RETRY_LATER
+            entry = self._ledger.record_outcome(request.transaction_id, decided, self._clock.now())
+        if not entry.outcome_published:
+            self._publish(request, entry)
+            self._ledger.mark_published(request.transaction_id)
+        return Result.DONE
+
+    def _decide(
+        self, request: PaymentRequested, entry: LedgerEntry, invocation_deadline: float
+    ) -> Outcome | None:
+        tx = request.transaction_id
+        try:
+            number = self._vault.reveal(request.card.token, tx)
+        except SealedBoxError:
+            log.error("card token does not open", extra={"transactionId": tx})
+            return Outcome(PaymentStatus.FAILED, failure_reason="invalid_card_token")
+        budget_left = self._policy.retry_budget_s - _age_s(entry.claimed_at, self._clock.now())
+        budget_deadline = time.monotonic() + max(0.0, budget_left)
+        deadline = min(budget_deadline, invocation_deadline)
+        auth = AuthorizationRequest(
+            transaction_id=tx,
+            merchant_id=request.merchant_id,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            card_number=number,
+            exp_month=request.card.exp_month,
+            exp_year=request.card.exp_year,
+            reference=request.reference,
+        )
+        record: Callable[..., None] = lambda attempt: self._ledger.record_attempt(tx, attempt)  # noqa: E731
+        try:
+            decision = self._bank.authorize(auth, deadline, record)
+        except BankUnavailableError:
+            if budget_deadline <= invocation_deadline or time.monotonic() >= budget_deadline:
+                return Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
+            return None  # the invocation ends before the budget does: try again later
+        except PermanentError as exc:
+            log.warning("bank refused the request", extra={"transactionId": tx, "reason": str(exc)})
+            return Outcome(PaymentStatus.FAILED, failure_reason="bank_rejected")
+        if decision.approved:
+            return Outcome(PaymentStatus.SUCCEEDED, bank_reference=decision.authorization_id)
+        return Outcome(
+            PaymentStatus.DECLINED,
+            decline_code=decision.decline_code or "card_declined",
+            bank_reference=decision.authorization_id,
+        )
+
+    def _publish(self, request: PaymentRequested, entry: LedgerEntry) -> None:
+        outcome = entry.outcome
+        assert outcome is not None
+        tx = request.transaction_id
+        event = PaymentProcessed(
+            event_id=str(uuid.uuid5(_PROCESSED_NS, tx)),
+            occurred_at=entry.processed_at or self._clock.now(),
+            transaction_id=tx,
+            merchant_id=request.merchant_id,
+            status=outcome.status.value,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            reference=request.reference,
+            description=request.description,
+            metadata=request.metadata,
+            webhook_url=request.webhook_url,
+            card=CardDetails(
+                brand=request.card.brand,
+                last4=request.card.last4,
+                exp_month=request.card.exp_month,
+                exp_year=request.card.exp_year,
+                fingerprint=request.card.fingerprint,
+            ),
+            decline_code=outcome.decline_code,
+            failure_reason=outcome.failure_reason,
+            bank_reference=outcome.bank_reference,
+            attempts=entry.attempts,
+            created_at=request.occurred_at,
+            processed_at=entry.processed_at or self._clock.now(),
+        )
+        self._publisher.publish(
+            self._policy.processed_topic, tx, event.to_json(), event.headers(request.event_id)
+        )
+        log.info(
+            "payment processed",
+            extra={"transactionId": tx, "status": outcome.status.value, "eventId": event.event_id},
+        )
+
+
+def _age_s(since: datetime, now: datetime) -> float:
+    return (now - since).total_seconds()

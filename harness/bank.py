@@ -1,0 +1,154 @@
+"""Bank simulator (127.0.0.1:8081): card authorizations with DESIGN.md §5's test cards.
+
+    POST /v1/authorizations      {"amountMinor", "currency", "card": {"number", "expMonth",
+                                  "expYear"}, "merchantId", "reference"} + Idempotency-Key
+        200 {"authorizationId", "approved", "declineCode", "idempotencyKey"}
+        503 while "outage" is on, at the configured error rate, or for the 0119 card's first
+            two calls; the 0259 card never answers in time (the call hangs for 60 s)
+    GET  /v1/authorizations/{key}  what the bank decided for a key and how often it was called
+    GET  /control, PUT /control    {"latencyMs", "errorRate", "outage"}: run-time knobs
+    POST /control/reset            forget everything (tests)
+    GET  /stats                    calls, decisions, replays
+
+A repeated Idempotency-Key returns the first final answer (`Idempotent-Replayed: true`);
+answers that were 503s are not final, so a retry is decided anew. State lives in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+DECLINES = {
+    "4000000000000002": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+}
+FLAKY_TWICE = "4000000000000119"
+NEVER_ANSWERS = "4000000000000259"
+HANG_S = 60.0
+
+
+class Controls(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latencyMs: int = Field(default=0, ge=0, le=60_000)
+    errorRate: float = Field(default=0.0, ge=0.0, le=1.0)
+    outage: bool = False
+
+
+class CardIn(BaseModel):
+    number: str = Field(min_length=12, max_length=19, pattern=r"^[0-9]+$")
+    expMonth: int
+    expYear: int
+
+
+class AuthorizationIn(BaseModel):
+    amountMinor: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    card: CardIn
+    merchantId: str = ""
+    reference: str | None = None
+
+
+@dataclass
+class KeyState:
+    calls: int = 0
+    decision: dict[str, Any] | None = None
+
+
+@dataclass
+class Bank:
+    controls: Controls = field(default_factory=Controls)
+    keys: dict[str, KeyState] = field(default_factory=dict)
+    calls: int = 0
+    replays: int = 0
+    errors: int = 0
+
+    def reset(self) -> None:
+        self.controls = Controls()
+        self.keys.clear()
+        self.calls = self.replays = self.errors = 0
+
+
+def create_bank_app(bank: Bank | None = None) -> FastAPI:
+    bank = bank or Bank()
+    app = FastAPI(title="bank simulator", docs_url=None, redoc_url=None)
+
+    @app.post("/v1/authorizations")
+    async def authorize(
+        body: AuthorizationIn, idempotency_key: str = Header(min_length=1, max_length=255)
+    ) -> JSONResponse:
+        bank.calls += 1
+        state = bank.keys.setdefault(idempotency_key, KeyState())
+        state.calls += 1
+        if state.decision is not None:
+            bank.replays += 1
+            return JSONResponse(state.decision, headers={"Idempotent-Replayed": "true"})
+        if bank.controls.latencyMs:
+            await asyncio.sleep(bank.controls.latencyMs / 1000)
+        number = body.card.number
+        if number == NEVER_ANSWERS:
+            await asyncio.sleep(HANG_S)
+        unavailable = (
+            bank.controls.outage
+            or (number == FLAKY_TWICE and state.calls <= 2)
+            or random.random() < bank.controls.errorRate  # noqa: S311 - simulation
+        )
+        if unavailable:
+            bank.errors += 1
+            return JSONResponse({"error": "unavailable"}, status_code=503)
+        code = DECLINES.get(number)
+        state.decision = {
+            "authorizationId": f"auth_{secrets.token_hex(8)}",
+            "approved": code is None,
+            "declineCode": code,
+            "idempotencyKey": idempotency_key,
+        }
+        return JSONResponse(state.decision)
+
+    @app.get("/v1/authorizations/{key}")
+    async def lookup(key: str) -> JSONResponse:
+        state = bank.keys.get(key)
+        if state is None:
+            return JSONResponse({"error": "unknown key"}, status_code=404)
+        return JSONResponse({"calls": state.calls, "decision": state.decision})
+
+    @app.get("/control")
+    async def get_controls() -> Controls:
+        return bank.controls
+
+    @app.put("/control")
+    async def set_controls(controls: Controls) -> Controls:
+        bank.controls = controls
+        return bank.controls
+
+    @app.post("/control/reset")
+    async def reset() -> dict[str, bool]:
+        bank.reset()
+        return {"reset": True}
+
+    @app.get("/stats")
+    async def stats() -> dict[str, int]:
+        decided = [s.decision for s in bank.keys.values() if s.decision is not None]
+        return {
+            "calls": bank.calls,
+            "replays": bank.replays,
+            "errors": bank.errors,
+            "approved": sum(1 for d in decided if d["approved"]),
+            "declined": sum(1 for d in decided if not d["approved"]),
+        }
+
+    return app
+
+
+def serve(host: str, port: int) -> None:
+    uvicorn.run(create_bank_app(), host=host, port=port, log_level="warning", access_log=False)
