@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.domain.errors import TransientError
-from harness import apigw, keys, stack
+from harness import apigw, bank, event_source, keys, stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 from harness.lambda_runtime import LambdaContext, function_spec, load_handler
@@ -96,7 +96,7 @@ def _status(s: InfraSettings) -> int:
 def _print_component(component: stack.Component, state: str) -> None:
     pid = component.process.pid()
     _out(
-        f"  {component.process.name:<10} {component.url:<40} {state:<9} "
+        f"  {component.process.name:<10} {component.url or '':<40} {state:<9} "
         f"{'pid ' + str(pid) if pid else ''}  {component.description}"
     )
 
@@ -162,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="serve the FastAPI app under uvicorn, without the Lambda hand-off",
     )
+    consume = sub.add_parser("consume", help="run a function's Kafka event source mapping")
+    consume.add_argument("function")
+    consume.add_argument("--workers", type=int, default=2, help="poller processes")
+    bank_parser = sub.add_parser("bank", help="run the bank simulator in the foreground")
+    bank_parser.add_argument("--host", default="127.0.0.1")
+    bank_parser.add_argument("--port", type=int, default=8081)
     invoke = sub.add_parser("invoke", help="run one function once on an event file")
     invoke.add_argument("function")
     invoke.add_argument("--event", required=True)
@@ -182,6 +188,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _consume(function: str, workers: int, s: InfraSettings) -> int:
+    if workers < 1:
+        sys.stderr.write("error: --workers must be at least 1\n")
+        return 2
+    try:
+        event_source.run_workers(function, workers, s)
+    except TemplateError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0
+
+
+def _bank(host: str, port: int) -> int:
+    bank.serve(host, port)
+    return 0
+
+
 def _api(args: argparse.Namespace, s: InfraSettings) -> int:
     run = apigw.serve_direct if args.direct else apigw.serve
     run(args.host, args.port, args.concurrency, s)
@@ -196,6 +219,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "keys": lambda a, _s: _keys(a),
     "api": _api,
     "invoke": lambda a, s: _invoke(a.function, a.event, a.header, s),
+    "consume": lambda a, s: _consume(a.function, a.workers, s),
+    "bank": lambda a, _s: _bank(a.host, a.port),
 }
 
 

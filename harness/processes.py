@@ -75,18 +75,18 @@ class ManagedProcess:
         return proc.pid
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """SIGTERM our pid, SIGKILL it after `timeout`; True if something was stopped."""
+        """SIGTERM our process and its group (the children it spawned), SIGKILL them after
+        `timeout`; True if something was stopped."""
         pid = self.pid()
         if pid is None:
             return False
-        _signal(pid, signal.SIGTERM)
+        _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while _is_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _is_alive(pid):
-            _signal(pid, signal.SIGKILL)
-            while _is_alive(pid):
-                time.sleep(0.05)
+        _signal_group(pid, signal.SIGKILL)  # the leader and any child that outlived it
+        while _is_alive(pid):
+            time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -102,7 +102,12 @@ class ManagedProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Our processes start their own session, so their group id is their pid."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+            return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
 

@@ -14,13 +14,15 @@ from harness.infra.settings import InfraSettings
 from harness.processes import ManagedProcess
 
 API_HOST, API_PORT = "127.0.0.1", 3000
+BANK_PORT = 8081
+WORKERS = 2
 
 
 @dataclass(frozen=True)
 class Component:
     process: ManagedProcess
-    url: str
-    """Answers (any HTTP status) once the component is ready."""
+    url: str | None
+    """Answers (any HTTP status) once the component is ready; None: ready once running."""
     description: str
 
 
@@ -36,10 +38,28 @@ def components(s: InfraSettings) -> list[Component]:
             f"http://{API_HOST}:{API_PORT}/health",
             "API Gateway emulation → IntakeFunction",
         ),
+        Component(
+            ManagedProcess(
+                "bank", [py, "-m", "harness", "bank", "--port", str(BANK_PORT)], s.run_dir
+            ),
+            f"http://{API_HOST}:{BANK_PORT}/control",
+            "bank simulator",
+        ),
+        Component(
+            ManagedProcess(
+                "process",
+                [py, "-m", "harness", "consume", "ProcessFunction", "--workers", str(WORKERS)],
+                s.run_dir,
+            ),
+            None,
+            f"Kafka event source → ProcessFunction ({WORKERS} pollers)",
+        ),
     ]
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str | None) -> bool:
+    if url is None:
+        return True
     try:
         with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
             return True
