@@ -40,6 +40,7 @@ from common.structured_logging import configure_logging
 from harness.infra.settings import InfraSettings
 from harness.lambda_runtime import LambdaContext, function_spec, load_handler
 from harness.local_env import function_env
+from harness.orphans import die_with_parent
 from harness.template import TemplateError, project_template
 
 log = logging.getLogger("paygate.event_source")
@@ -300,6 +301,7 @@ def _item_failures(result: Any, pending: Sequence[KafkaRecord]) -> dict[tuple[st
 def worker_main(function: str, infra: InfraSettings, index: int, parent: int) -> None:
     """One poller process: the function's environment, its handler, until SIGTERM or until
     its supervisor is gone (an orphaned poller would keep consuming)."""
+    die_with_parent(parent)
     os.environ.update(function_env(function, infra))
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     stopping = False

@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from harness.orphans import die_with_parent
 from harness.template import project_template
 
 Handler = Callable[[Any, Any], Any]
@@ -80,7 +81,8 @@ def load_handler(dotted: str) -> Handler:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(spec: FunctionSpec, env: Mapping[str, str]) -> None:
+def _init_worker(spec: FunctionSpec, env: Mapping[str, str], parent: int) -> None:
+    die_with_parent(parent)
     os.environ.update(env)
     _worker["spec"] = spec
     _worker["handler"] = load_handler(spec.handler)
@@ -107,7 +109,7 @@ class LambdaPool:
             max_workers=self._concurrency,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.spec, self._env),
+            initargs=(self.spec, self._env, os.getpid()),
         )
 
     async def invoke(self, event: Any) -> Any:

@@ -15,6 +15,7 @@ The read side (MongoPaymentReader) parses the same document as a PaymentRecord.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from common.adapters.mongo_connection import mongo_errors
 from common.domain.errors import TransientError
 from common.domain.events import PaymentRequested
 from common.domain.payment import TERMINAL, PaymentStatus
-from common.domain.ports import BankAttempt, LedgerEntry, Outcome
+from common.domain.ports import BankAttempt, LedgerEntry, Outcome, StatusChange
 
 
 class MongoPaymentLedger:
@@ -72,17 +73,29 @@ class MongoPaymentLedger:
             raise TransientError("mongodb", "claimed payment vanished")
         return _entry(existing)
 
-    def record_attempt(self, transaction_id: str, attempt: BankAttempt) -> None:
-        entry = {
-            "at": attempt.at,
-            "latencyMs": attempt.latency_ms,
-            "result": attempt.result,
-            "detail": attempt.detail,
-        }
+    def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
+        if not attempts:
+            return
         with mongo_errors():
-            self._payments.update_one({"_id": transaction_id}, {"$push": {"bankAttempts": entry}})
+            self._payments.find_one_and_update(
+                {"_id": entry.transaction_id},
+                {"$set": {"bankAttempts": _attempts(entry, attempts)}},
+            )
 
-    def record_outcome(self, transaction_id: str, outcome: Outcome, now: datetime) -> LedgerEntry:
+    def record_outcome(
+        self,
+        entry: LedgerEntry,
+        outcome: Outcome,
+        attempts: Sequence[BankAttempt],
+        now: datetime,
+    ) -> LedgerEntry:
+        # FerretDB 1.24 (SQLite) shapes these writes: whole arrays with $set, as $push is ten
+        # times slower; and find_one_and_update on `_id` alone, the one filter it serves from
+        # its primary key (a compound filter or a miss scans the collection). So the "not
+        # decided yet" guard is the claim's status, read a moment ago: only a concurrent
+        # redelivery of the same payment could race it, and the bank's idempotency key gives
+        # that one the same answer.
+        history = [*entry.history, StatusChange(outcome.status, now)]
         update = {
             "$set": {
                 "status": outcome.status.value,
@@ -91,16 +104,17 @@ class MongoPaymentLedger:
                 "bankReference": outcome.bank_reference,
                 "processedAt": now,
                 "updatedAt": now,
-            },
-            "$push": {"statusHistory": {"status": outcome.status.value, "at": now}},
+                "outcomePublished": True,
+                "statusHistory": [{"status": h.status.value, "at": h.at} for h in history],
+                "bankAttempts": _attempts(entry, attempts),
+            }
         }
-        not_yet_decided = {"_id": transaction_id, "status": {"$nin": [s.value for s in TERMINAL]}}
+        if entry.outcome is not None:
+            return entry
         with mongo_errors():
             doc = self._payments.find_one_and_update(
-                not_yet_decided, update, return_document=ReturnDocument.AFTER
+                {"_id": entry.transaction_id}, update, return_document=ReturnDocument.AFTER
             )
-            if doc is None:  # decided already (a redelivery raced us): keep the first outcome
-                doc = self._payments.find_one({"_id": transaction_id})
         if doc is None:
             raise TransientError("mongodb", "payment to decide is missing")
         return _entry(doc)
@@ -108,6 +122,13 @@ class MongoPaymentLedger:
     def mark_published(self, transaction_id: str) -> None:
         with mongo_errors():
             self._payments.update_one({"_id": transaction_id}, {"$set": {"outcomePublished": True}})
+
+
+def _attempts(entry: LedgerEntry, new: Sequence[BankAttempt]) -> list[dict[str, Any]]:
+    return [
+        {"at": a.at, "latencyMs": a.latency_ms, "result": a.result, "detail": a.detail}
+        for a in (*entry.bank_attempts, *new)
+    ]
 
 
 def _entry(doc: dict[str, Any]) -> LedgerEntry:
@@ -121,7 +142,14 @@ def _entry(doc: dict[str, Any]) -> LedgerEntry:
         transaction_id=doc["_id"],
         status=status,
         claimed_at=doc["claimedAt"],
-        attempts=len(doc.get("bankAttempts") or []),
+        history=tuple(
+            StatusChange(PaymentStatus(h["status"]), h["at"])
+            for h in doc.get("statusHistory") or []
+        ),
+        bank_attempts=tuple(
+            BankAttempt(a["at"], a["latencyMs"], a["result"], a.get("detail"))
+            for a in doc.get("bankAttempts") or []
+        ),
         outcome=outcome,
         processed_at=doc.get("processedAt"),
         outcome_published=bool(doc.get("outcomePublished")),

@@ -151,14 +151,25 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    status: PaymentStatus
+    at: datetime
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     transaction_id: str
     status: PaymentStatus
     claimed_at: datetime
-    attempts: int = 0
+    history: tuple[StatusChange, ...] = ()
+    bank_attempts: tuple[BankAttempt, ...] = ()
     outcome: Outcome | None = None
     processed_at: datetime | None = None
     outcome_published: bool = False
+
+    @property
+    def attempts(self) -> int:
+        return len(self.bank_attempts)
 
 
 class PaymentLedger(Protocol):
@@ -168,10 +179,20 @@ class PaymentLedger(Protocol):
         """Insert the payment as `processing`, or return what is already recorded."""
         ...
 
-    def record_attempt(self, transaction_id: str, attempt: BankAttempt) -> None: ...
+    def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
+        """Append bank attempts that led to no decision yet."""
+        ...
 
-    def record_outcome(self, transaction_id: str, outcome: Outcome, now: datetime) -> LedgerEntry:
-        """Record a terminal outcome unless one is recorded already; return the recorded one."""
+    def record_outcome(
+        self,
+        entry: LedgerEntry,
+        outcome: Outcome,
+        attempts: Sequence[BankAttempt],
+        now: datetime,
+    ) -> LedgerEntry:
+        """Record a terminal outcome, already published, and the attempts that led to it,
+        unless an outcome is recorded already; return the recorded one (one write: the
+        database is the bottleneck)."""
         ...
 
     def mark_published(self, transaction_id: str) -> None: ...

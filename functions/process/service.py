@@ -23,6 +23,7 @@ from common.domain.events import CardDetails, PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentStatus
 from common.domain.ports import (
     AuthorizationRequest,
+    BankAttempt,
     Clock,
     EventPublisher,
     LedgerEntry,
@@ -70,19 +71,34 @@ class ProcessService:
         self._policy = policy
 
     def process(self, request: PaymentRequested, invocation_deadline: float) -> Result:
+        """Two writes per payment: the claim, then the outcome once it is published.
+
+        Publishing before recording keeps a crash in between harmless: the redelivered event
+        finds the payment still `processing`, the bank replays its first answer for the same
+        idempotency key, and the same event (same eventId) is published again.
+        """
         entry = self._ledger.claim(request, self._clock.now())
-        if entry.outcome is None:
-            decided = self._decide(request, entry, invocation_deadline)
-            if decided is None:
-                return Result.RETRY_LATER
-            entry = self._ledger.record_outcome(request.transaction_id, decided, self._clock.now())
-        if not entry.outcome_published:
-            self._publish(request, entry)
-            self._ledger.mark_published(request.transaction_id)
+        if entry.outcome is not None:
+            if not entry.outcome_published:  # recorded by an older flow that published after
+                self._publish(request, entry.outcome, entry.attempts, entry.processed_at)
+                self._ledger.mark_published(request.transaction_id)
+            return Result.DONE
+        attempts: list[BankAttempt] = []
+        decided = self._decide(request, entry, invocation_deadline, attempts.append)
+        if decided is None:
+            self._ledger.record_attempts(entry, attempts)
+            return Result.RETRY_LATER
+        now = self._clock.now()
+        self._publish(request, decided, entry.attempts + len(attempts), now)
+        self._ledger.record_outcome(entry, decided, attempts, now)
         return Result.DONE
 
     def _decide(
-        self, request: PaymentRequested, entry: LedgerEntry, invocation_deadline: float
+        self,
+        request: PaymentRequested,
+        entry: LedgerEntry,
+        invocation_deadline: float,
+        on_attempt: Callable[[BankAttempt], None],
     ) -> Outcome | None:
         tx = request.transaction_id
         try:
@@ -103,9 +119,8 @@ class ProcessService:
             exp_year=request.card.exp_year,
             reference=request.reference,
         )
-        record: Callable[..., None] = lambda attempt: self._ledger.record_attempt(tx, attempt)  # noqa: E731
         try:
-            decision = self._bank.authorize(auth, deadline, record)
+            decision = self._bank.authorize(auth, deadline, on_attempt)
         except BankUnavailableError:
             if budget_deadline <= invocation_deadline or time.monotonic() >= budget_deadline:
                 return Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
@@ -121,13 +136,18 @@ class ProcessService:
             bank_reference=decision.authorization_id,
         )
 
-    def _publish(self, request: PaymentRequested, entry: LedgerEntry) -> None:
-        outcome = entry.outcome
-        assert outcome is not None
+    def _publish(
+        self,
+        request: PaymentRequested,
+        outcome: Outcome,
+        attempts: int,
+        processed_at: datetime | None,
+    ) -> None:
         tx = request.transaction_id
+        processed_at = processed_at or self._clock.now()
         event = PaymentProcessed(
             event_id=str(uuid.uuid5(_PROCESSED_NS, tx)),
-            occurred_at=entry.processed_at or self._clock.now(),
+            occurred_at=processed_at,
             transaction_id=tx,
             merchant_id=request.merchant_id,
             status=outcome.status.value,
@@ -147,9 +167,9 @@ class ProcessService:
             decline_code=outcome.decline_code,
             failure_reason=outcome.failure_reason,
             bank_reference=outcome.bank_reference,
-            attempts=entry.attempts,
+            attempts=attempts,
             created_at=request.occurred_at,
-            processed_at=entry.processed_at or self._clock.now(),
+            processed_at=processed_at,
         )
         self._publisher.publish(
             self._policy.processed_topic, tx, event.to_json(), event.headers(request.event_id)
