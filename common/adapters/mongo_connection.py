@@ -12,12 +12,15 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from common.domain.errors import TransientError
 
 
-def mongo_client(uri: str, timeout_ms: int = 2000) -> pymongo.MongoClient[dict[str, Any]]:
+def mongo_client(
+    uri: str, timeout_ms: int = 2000, op_timeout_ms: int = 5000
+) -> pymongo.MongoClient[dict[str, Any]]:
+    """`timeout_ms` bounds finding the server; `op_timeout_ms` one operation."""
     return pymongo.MongoClient(
         uri,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=max(timeout_ms, 5000),
+        socketTimeoutMS=op_timeout_ms,
         tz_aware=True,
     )
 

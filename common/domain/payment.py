@@ -50,6 +50,20 @@ class CardSummary(CamelModel):
     fingerprint: str
 
 
+class StatusEntry(CamelModel):
+    status: PaymentStatus
+    at: datetime
+
+
+class AttemptEntry(CamelModel):
+    """One call to the bank: when, how long, and what came of it."""
+
+    at: datetime
+    latency_ms: float
+    result: str
+    detail: str | None = None
+
+
 class PaymentRecord(CamelModel):
     """One payment as stored for the read side (Redis while pending, MongoDB from processing)."""
 
@@ -66,3 +80,5 @@ class PaymentRecord(CamelModel):
     updated_at: datetime
     decline_code: str | None = None
     failure_reason: str | None = None
+    status_history: list[StatusEntry] = Field(default_factory=list)
+    bank_attempts: list[AttemptEntry] = Field(default_factory=list)

@@ -29,7 +29,7 @@ from common.domain.errors import (
     ValidationFailedError,
 )
 from common.domain.money import Money
-from common.domain.payment import PaymentRecord
+from common.domain.payment import PaymentRecord, StatusEntry
 from common.domain.ports import Merchant, MerchantDirectory
 from functions.intake import problems
 from functions.intake.schemas import (
@@ -188,6 +188,8 @@ def payment_out(record: PaymentRecord) -> PaymentOut:
         failure_reason=record.failure_reason,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        history=record.status_history or [StatusEntry(status=record.status, at=record.created_at)],
+        bank_attempts=record.bank_attempts,
     )
 
 

@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from common.domain.payment import PaymentStatus
+from common.domain.payment import AttemptEntry, PaymentStatus, StatusEntry
 
 
 def _one_amount_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
@@ -97,6 +97,8 @@ class PaymentOut(OutModel):
     failure_reason: str | None
     created_at: datetime
     updated_at: datetime
+    history: list[StatusEntry] = Field(description="status changes, oldest first")
+    bank_attempts: list[AttemptEntry] = Field(description="every call to the bank")
 
 
 class FieldError(BaseModel):

@@ -49,7 +49,9 @@ class ProcessRuntime:
     def service(self) -> ProcessService:
         s = self.settings
         box = SealedBox(decode_key(s.data_encryption_key.get_secret_value()))
-        db = mongo_client(s.mongo_uri)[s.mongo_database]
+        # A slow write is better waited for than retried: a retry is one more write to an
+        # already busy database (FerretDB serializes them).
+        db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
         bank = HttpBankClient(s.bank_url, pool_size=s.process_concurrency)
         return ProcessService(
             ledger=MongoPaymentLedger(db[PAYMENTS]),
