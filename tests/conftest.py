@@ -7,16 +7,21 @@ with the command that starts the services.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 
 import pymongo
 import pytest
 import redis
+import requests
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness.infra import probes
 from harness.infra.settings import InfraSettings
+from harness.template import REPO_ROOT
 
 START_HINT = "start them with `make infra-up` (python -m harness infra up)"
 
@@ -76,3 +81,45 @@ def mongo_db(infra: InfraSettings) -> Iterator[pymongo.database.Database[dict[st
     yield client[name]
     client.drop_database(name)
     client.close()
+
+
+BANK_PORT = 18081
+
+
+@pytest.fixture(scope="session")
+def bank_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bank simulator as its own process on a test port (python -m harness bank)."""
+    log_path = tmp_path_factory.mktemp("bank") / "bank.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "bank", "--port", str(BANK_PORT)],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{BANK_PORT}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/control", timeout=1)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"bank simulator did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+    yield url
+    proc.terminate()  # uvicorn waits for open requests: the 0259 card's hang lasts 60 s
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture
+def bank(bank_url: str) -> Iterator[str]:
+    """A bank with default knobs for one test, reset afterwards."""
+    requests.post(f"{bank_url}/control/reset", timeout=5)
+    yield bank_url
+    requests.post(f"{bank_url}/control/reset", timeout=5)

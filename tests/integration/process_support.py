@@ -1,0 +1,96 @@
+"""Helpers for process-function integration tests: real-shaped requests and invocations."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from common.config import process_settings
+from common.domain.events import CardToken, PaymentRequested
+from common.lambda_kafka import encode_event, encode_record
+from common.security.card_vault import CardVault
+from common.security.keyed_hash import KeyedHasher
+from common.security.sealed_box import SealedBox, decode_key
+from functions.process import deps
+from functions.process.handler import lambda_handler
+from harness.local_env import function_env
+
+
+@contextmanager
+def process_handler(
+    monkeypatch: pytest.MonkeyPatch, bank_url: str, **overrides: str
+) -> Iterator[Any]:
+    env = {
+        **function_env("ProcessFunction"),
+        "BANK_URL": bank_url,
+        "BANK_TIMEOUT_MS": "500",
+        "BANK_RETRY_BUDGET_S": "4",
+        "BREAKER_FAIL_MAX": "50",
+        "BREAKER_RESET_S": "1",
+        **overrides,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    process_settings.cache_clear()
+    deps.process_runtime.cache_clear()
+    try:
+        yield lambda_handler
+    finally:
+        runtime = deps.process_runtime()
+        if "publisher" in runtime.__dict__:
+            runtime.publisher.close(5)
+        process_settings.cache_clear()
+        deps.process_runtime.cache_clear()
+
+
+def vault() -> CardVault:
+    key = decode_key(function_env("ProcessFunction")["DATA_ENCRYPTION_KEY"])
+    return CardVault(SealedBox(key), KeyedHasher(bytes(32)))
+
+
+def request(number: str, merchant: str = "mer_test") -> PaymentRequested:
+    tx = str(uuid.uuid4())
+    return PaymentRequested(
+        event_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+        transaction_id=tx,
+        merchant_id=merchant,
+        amount_minor=4999,
+        currency="EUR",
+        reference=f"order-{tx[:6]}",
+        webhook_url="http://127.0.0.1:8082/hooks",
+        card=CardToken(
+            token=vault().tokenize(number, tx),
+            brand="visa",
+            last4=number[-4:],
+            exp_month=12,
+            exp_year=2030,
+            fingerprint="fp_test",
+        ),
+    )
+
+
+class Context:
+    def __init__(self, seconds: float = 60) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def kafka_event(
+    *values: bytes, topic: str = "payments.requested", start: int = 0
+) -> dict[str, Any]:
+    records = [
+        encode_record(
+            topic=topic, partition=i % 2, offset=start + i, timestamp_ms=1, key=b"k", value=v
+        )
+        for i, v in enumerate(values)
+    ]
+    return encode_event(records, "127.0.0.1:9092")

@@ -1,0 +1,184 @@
+"""The process Lambda handler on real Kafka, Redis, MongoDB wire and the bank simulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pybreaker
+import pymongo
+import pytest
+import requests
+
+from common.adapters.http_bank_client import HttpBankClient
+from common.adapters.mongo_payment_ledger import MongoPaymentLedger
+from common.adapters.redis_connection import KEY_PREFIX, redis_client
+from common.domain.ports import AuthorizationRequest
+from functions.process.deps import process_runtime
+from harness.infra.settings import InfraSettings
+from tests.integration.intake_support import end_offsets, read_since
+from tests.integration.process_support import Context, kafka_event, process_handler, request
+
+
+def payments(infra: InfraSettings) -> Any:
+    return pymongo.MongoClient(infra.mongo_uri, tz_aware=True).paygate.payments
+
+
+def bank_calls(bank: str, tx: str) -> dict[str, Any]:
+    r = requests.get(f"{bank}/v1/authorizations/{tx}", timeout=5)
+    return r.json() if r.status_code == 200 else {"calls": 0, "decision": None}
+
+
+CARDS = {
+    "4242424242424242": ("succeeded", None, None),
+    "5555555555554444": ("succeeded", None, None),
+    "4000000000000002": ("declined", "card_declined", None),
+    "4000000000009995": ("declined", "insufficient_funds", None),
+    "4000000000000069": ("declined", "expired_card", None),
+    "4000000000000119": ("succeeded", None, None),
+    "4000000000000259": ("failed", None, "bank_unavailable"),
+}
+
+
+def test_every_test_card_ends_in_its_outcome_and_is_published(
+    infra: InfraSettings, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reqs = {number: request(number) for number in CARDS}
+    start = end_offsets(infra, "payments.processed")
+    with process_handler(monkeypatch, bank) as handler:
+        started = time.monotonic()
+        result = handler(kafka_event(*(r.to_json() for r in reqs.values())), Context())
+        elapsed = time.monotonic() - started
+    assert result == {"batchItemFailures": []}
+    assert elapsed < 4 + 3  # the never-answering card gives up within its 4 s budget
+    col = payments(infra)
+    for number, (status, code, reason) in CARDS.items():
+        doc = col.find_one({"_id": reqs[number].transaction_id})
+        assert doc is not None
+        assert (doc["status"], doc["declineCode"], doc["failureReason"]) == (status, code, reason)
+        assert [h["status"] for h in doc["statusHistory"]][-1] == status
+        assert doc["outcomePublished"] is True
+        assert "token" not in doc["card"] and number not in str(doc)
+    flaky = col.find_one({"_id": reqs["4000000000000119"].transaction_id})
+    assert [a["result"] for a in flaky["bankAttempts"]] == [
+        "unavailable",
+        "unavailable",
+        "approved",
+    ]
+    never = col.find_one({"_id": reqs["4000000000000259"].transaction_id})
+    assert len(never["bankAttempts"]) >= 2
+    assert all(a["result"] == "unavailable" for a in never["bankAttempts"])
+
+    published = {m.key().decode(): m for m in read_since(infra, "payments.processed", start)}
+    for number, (status, _c, _r) in CARDS.items():
+        assert status.encode() in published[reqs[number].transaction_id].value()
+        assert number.encode() not in published[reqs[number].transaction_id].value()
+
+
+def test_redelivery_gets_one_authorization_and_one_outcome(
+    infra: InfraSettings, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request("4242424242424242")
+    start = end_offsets(infra, "payments.processed")
+    with process_handler(monkeypatch, bank) as handler:
+        # twice in one batch, then the whole batch again (an uncommitted batch after a crash)
+        for _ in range(2):
+            assert handler(kafka_event(req.to_json(), req.to_json()), Context()) == {
+                "batchItemFailures": []
+            }
+    assert bank_calls(bank, req.transaction_id)["calls"] == 1
+    doc = payments(infra).find_one({"_id": req.transaction_id})
+    assert doc["status"] == "succeeded" and len(doc["bankAttempts"]) == 1
+    outcomes = [
+        m
+        for m in read_since(infra, "payments.processed", start)
+        if m.key() == req.transaction_id.encode()
+    ]
+    assert len(outcomes) == 1
+
+
+def test_a_crash_after_the_bank_call_does_not_charge_twice(
+    infra: InfraSettings, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request("4242424242424242")
+    # The first delivery claimed the payment and got the bank's decision, then died.
+    ledger = MongoPaymentLedger(payments(infra))
+    ledger.claim(req, req.occurred_at)
+    first = HttpBankClient(bank).authorize(
+        AuthorizationRequest(
+            req.transaction_id, req.merchant_id, 4999, "EUR", "4242424242424242", 12, 2030, None
+        ),
+        2.0,
+    )
+    with process_handler(monkeypatch, bank) as handler:
+        assert handler(kafka_event(req.to_json()), Context()) == {"batchItemFailures": []}
+    doc = payments(infra).find_one({"_id": req.transaction_id})
+    assert doc["status"] == "succeeded" and doc["bankReference"] == first.authorization_id
+    stats = requests.get(f"{bank}/stats", timeout=5).json()
+    assert stats["approved"] == 1 and stats["replays"] == 1
+
+
+def test_a_poison_record_is_dead_lettered_and_does_not_block(
+    infra: InfraSettings, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = request("4242424242424242")
+    dlq_start = end_offsets(infra, "payments.requested.dlq")
+    with process_handler(monkeypatch, bank) as handler:
+        result = handler(
+            kafka_event(b"{not json", b'{"eventType": "PaymentRequested"}', good.to_json()),
+            Context(),
+        )
+    assert result == {"batchItemFailures": []}
+    assert payments(infra).find_one({"_id": good.transaction_id})["status"] == "succeeded"
+    dead = read_since(infra, "payments.requested.dlq", dlq_start)
+    assert sorted(m.value() for m in dead) == sorted(
+        [b"{not json", b'{"eventType": "PaymentRequested"}']
+    )
+    for m in dead:
+        headers = dict(m.headers())
+        assert headers["dlq.condition"] == b"PoisonRecord"
+        assert b"PaymentRequested invalid" in headers["dlq.reason"]
+
+
+def test_bank_outage_opens_the_shared_breaker_and_payments_complete_after_it(
+    infra: InfraSettings, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests.put(f"{bank}/control", json={"outage": True}, timeout=5)
+    req = request("4242424242424242")
+    with process_handler(
+        monkeypatch, bank, BREAKER_FAIL_MAX="3", BREAKER_RESET_S="1", BANK_RETRY_BUDGET_S="20"
+    ) as handler:
+        # a second "worker": another breaker object on the same Redis state
+        other = pybreaker.CircuitBreaker(
+            fail_max=3,
+            reset_timeout=1,
+            state_storage=pybreaker.CircuitRedisStorage(
+                pybreaker.STATE_CLOSED,
+                redis_client(infra.redis_url),
+                namespace=f"{KEY_PREFIX}breaker:bank",
+            ),
+        )
+
+        seen: set[str] = set()
+
+        def end_outage() -> None:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                seen.add(other.current_state)
+                time.sleep(0.05)
+            requests.put(f"{bank}/control", json={"outage": False}, timeout=5)
+
+        ender = threading.Thread(target=end_outage)
+        ender.start()
+        result = handler(kafka_event(req.to_json()), Context())
+        ender.join()
+        breaker_state = process_runtime().breaker.current_state
+    assert pybreaker.STATE_OPEN in seen  # the other worker saw the breaker open
+    assert result == {"batchItemFailures": []}
+    doc = payments(infra).find_one({"_id": req.transaction_id})
+    assert doc["status"] == "succeeded"
+    results = [a["result"] for a in doc["bankAttempts"]]
+    assert "breaker_open" in results and results[-1] == "approved"
+    assert breaker_state == "closed"
+    assert bank_calls(bank, req.transaction_id)["calls"] < len(results)
