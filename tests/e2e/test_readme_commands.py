@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
+import pymongo
 import requests
 
 from harness import stack
@@ -57,6 +59,20 @@ def test_make_up_serves_the_api_on_3000_and_prints_a_curl(infra: InfraSettings) 
             headers={"X-API-Key": key["apiKey"], "Idempotency-Key": "order-1234"},
         )
         assert r.status_code == 202, r.text
+        tx = r.json()["transactionId"]
+        deadline = time.monotonic() + 60
+        while True:  # processed by the 2 pollers `make up` started, against the bank simulator
+            got = requests.get(
+                f"http://127.0.0.1:3000/api/payments/{tx}",
+                timeout=10,
+                headers={"X-API-Key": key["apiKey"]},
+            ).json()
+            if got["status"] == "succeeded" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert got["status"] == "succeeded", got
+        assert [h["status"] for h in got["history"]] == ["pending", "processing", "succeeded"]
+        assert [a["result"] for a in got["bankAttempts"]] == ["approved"]
         status = harness("status")
         assert status.returncode == 0 and "api" in status.stdout
     finally:
@@ -67,3 +83,20 @@ def test_make_up_serves_the_api_on_3000_and_prints_a_curl(infra: InfraSettings) 
 def test_invoke_rejects_unknown_functions_and_bad_events() -> None:
     assert harness("invoke", "NoSuchFunction", "--event", "x.json").returncode == 2
     assert harness("invoke", "IntakeFunction", "--event", "missing.json").returncode == 2
+
+
+def test_invoke_runs_the_process_samples(infra: InfraSettings) -> None:
+    poison = harness("invoke", "ProcessFunction", "--event", "events/process/poison-record.json")
+    assert poison.returncode == 0, poison.stderr
+    assert json.loads(poison.stdout) == {"batchItemFailures": []}
+    # The sample's card token was sealed with a published sample key, not this machine's:
+    # the payment ends `failed` with `invalid_card_token` instead of reaching the bank.
+    sample = harness(
+        "invoke", "ProcessFunction", "--event", "events/process/payment-requested.json"
+    )
+    assert sample.returncode == 0, sample.stderr
+    doc = pymongo.MongoClient(infra.mongo_uri).paygate.payments.find_one(
+        {"_id": "3f1c9a52-8d1e-4b8e-9a51-2f6c1d0e7b11"}
+    )
+    assert doc is not None and doc["status"] == "failed"
+    assert doc["failureReason"] == "invalid_card_token"
