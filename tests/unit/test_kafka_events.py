@@ -38,7 +38,7 @@ def test_samples_have_the_documented_shape(path: Path) -> None:
             assert key == f"{r['topic']}-{r['partition']}"
             assert r["timestampType"] in ("CREATE_TIME", "LOG_APPEND_TIME")
             for header in r["headers"]:
-                ((name, values),) = header.items()
+                ((_name, values),) = header.items()
                 assert all(-128 <= b <= 127 for b in values)
     event = KafkaEvent.model_validate(raw)
     assert all(rec.value_bytes() for rec in event.all_records())
