@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from common.domain.errors import PermanentError
+from common.domain.payment import CardSummary
 
 
 class Event(BaseModel):
@@ -39,18 +40,11 @@ class Event(BaseModel):
         ]
 
 
-class CardToken(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+class CardToken(CardSummary):
+    """The card as it leaves intake: what may be shown, plus the number sealed for the
+    transaction (common/security/card_vault.py), which only processing opens."""
 
     token: str = Field(min_length=1)
-    """The card number sealed for the transaction (common/security/card_vault.py)."""
-    brand: str
-    last4: str = Field(pattern=r"^[0-9]{4}$")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int
-    fingerprint: str
 
 
 class PaymentRequested(Event):
@@ -63,20 +57,6 @@ class PaymentRequested(Event):
     metadata: dict[str, str] = Field(default_factory=dict)
     webhook_url: str
     card: CardToken
-
-
-class CardDetails(BaseModel):
-    """The card as it may travel after processing: no token, no number."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-    brand: str
-    last4: str = Field(pattern=r"^[0-9]{4}$")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int
-    fingerprint: str
 
 
 class PaymentProcessed(Event):
@@ -92,7 +72,8 @@ class PaymentProcessed(Event):
     description: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     webhook_url: str
-    card: CardDetails
+    card: CardSummary
+    """After processing the card travels without its token."""
     decline_code: str | None = None
     failure_reason: str | None = None
     bank_reference: str | None = None

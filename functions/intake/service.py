@@ -174,8 +174,13 @@ class IntakeService:
         """Record the pending payment, then publish; accepted once the broker acknowledged."""
         transaction_id = self._new_id()
         now = self._clock.now()
-        last4 = valid.card_number[-4:]
-        fingerprint = self._vault.fingerprint(valid.card_number)
+        card = CardSummary(
+            brand=valid.brand,
+            last4=valid.card_number[-4:],
+            exp_month=request.card.exp_month,
+            exp_year=request.card.exp_year,
+            fingerprint=self._vault.fingerprint(valid.card_number),
+        )
         event = PaymentRequested(
             event_id=str(uuid.uuid4()),
             occurred_at=now,
@@ -188,12 +193,7 @@ class IntakeService:
             metadata=request.metadata,
             webhook_url=request.webhook_url,
             card=CardToken(
-                token=self._vault.tokenize(valid.card_number, transaction_id),
-                brand=valid.brand,
-                last4=last4,
-                exp_month=request.card.exp_month,
-                exp_year=request.card.exp_year,
-                fingerprint=fingerprint,
+                **card.model_dump(), token=self._vault.tokenize(valid.card_number, transaction_id)
             ),
         )
         self._pending.put(
@@ -206,13 +206,7 @@ class IntakeService:
                 reference=request.reference,
                 description=request.description,
                 metadata=request.metadata,
-                card=CardSummary(
-                    brand=valid.brand,
-                    last4=last4,
-                    exp_month=request.card.exp_month,
-                    exp_year=request.card.exp_year,
-                    fingerprint=fingerprint,
-                ),
+                card=card,
                 created_at=now,
                 updated_at=now,
             )

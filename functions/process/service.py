@@ -19,8 +19,8 @@ from datetime import datetime
 from enum import Enum
 
 from common.domain.errors import PermanentError
-from common.domain.events import CardDetails, PaymentProcessed, PaymentRequested
-from common.domain.payment import PaymentStatus
+from common.domain.events import PaymentProcessed, PaymentRequested
+from common.domain.payment import CardSummary, PaymentStatus
 from common.domain.ports import (
     AuthorizationRequest,
     BankAttempt,
@@ -157,13 +157,7 @@ class ProcessService:
             description=request.description,
             metadata=request.metadata,
             webhook_url=request.webhook_url,
-            card=CardDetails(
-                brand=request.card.brand,
-                last4=request.card.last4,
-                exp_month=request.card.exp_month,
-                exp_year=request.card.exp_year,
-                fingerprint=request.card.fingerprint,
-            ),
+            card=CardSummary.model_validate(request.card.model_dump(exclude={"token"})),
             decline_code=outcome.decline_code,
             failure_reason=outcome.failure_reason,
             bank_reference=outcome.bank_reference,

@@ -23,18 +23,34 @@ from harness.local_env import function_env
 @contextmanager
 def intake_handler(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Iterator[Any]:
     """The real Lambda handler, with the environment the harness gives it (plus overrides)."""
-    for name, value in {**function_env("IntakeFunction"), **overrides}.items():
-        monkeypatch.setenv(name, value)
-    intake_settings.cache_clear()
-    deps.intake_runtime.cache_clear()
-    try:
+    with function_under_test(
+        monkeypatch, "IntakeFunction", overrides, intake_settings, deps.intake_runtime
+    ):
         yield lambda_handler
+
+
+@contextmanager
+def function_under_test(
+    monkeypatch: pytest.MonkeyPatch,
+    function: str,
+    overrides: dict[str, str],
+    settings_factory: Any,
+    runtime_factory: Any,
+) -> Iterator[None]:
+    """A function's environment set, its cached settings and runtime rebuilt for the test,
+    and its Kafka producer flushed and dropped afterwards."""
+    for name, value in {**function_env(function), **overrides}.items():
+        monkeypatch.setenv(name, value)
+    settings_factory.cache_clear()
+    runtime_factory.cache_clear()
+    try:
+        yield
     finally:
-        runtime = deps.intake_runtime()
+        runtime = runtime_factory()
         if "publisher" in runtime.__dict__:
             runtime.publisher.close(5)
-        intake_settings.cache_clear()
-        deps.intake_runtime.cache_clear()
+        settings_factory.cache_clear()
+        runtime_factory.cache_clear()
 
 
 class LambdaContext:

@@ -20,14 +20,15 @@ from common.security.sealed_box import SealedBox, decode_key
 from functions.process import deps
 from functions.process.handler import lambda_handler
 from harness.local_env import function_env
+from tests.integration.intake_support import function_under_test
 
 
 @contextmanager
 def process_handler(
     monkeypatch: pytest.MonkeyPatch, bank_url: str, **overrides: str
 ) -> Iterator[Any]:
-    env = {
-        **function_env("ProcessFunction"),
+    """The real process handler, with short bank timeouts and budgets for tests."""
+    settings = {
         "BANK_URL": bank_url,
         "BANK_TIMEOUT_MS": "500",
         "BANK_RETRY_BUDGET_S": "4",
@@ -35,18 +36,10 @@ def process_handler(
         "BREAKER_RESET_S": "1",
         **overrides,
     }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    process_settings.cache_clear()
-    deps.process_runtime.cache_clear()
-    try:
+    with function_under_test(
+        monkeypatch, "ProcessFunction", settings, process_settings, deps.process_runtime
+    ):
         yield lambda_handler
-    finally:
-        runtime = deps.process_runtime()
-        if "publisher" in runtime.__dict__:
-            runtime.publisher.close(5)
-        process_settings.cache_clear()
-        deps.process_runtime.cache_clear()
 
 
 def vault() -> CardVault:
