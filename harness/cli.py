@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.domain.errors import TransientError
-from harness import apigw, bank, event_source, keys, stack
+from harness import apigw, bank, event_source, keys, receiver, stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 from harness.lambda_runtime import LambdaContext, function_spec, load_handler
@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bank_parser = sub.add_parser("bank", help="run the bank simulator in the foreground")
     bank_parser.add_argument("--host", default="127.0.0.1")
     bank_parser.add_argument("--port", type=int, default=8081)
+    receiver_parser = sub.add_parser("receiver", help="run the demo webhook receiver")
+    receiver_parser.add_argument("--host", default="127.0.0.1")
+    receiver_parser.add_argument("--port", type=int, default=8082)
     invoke = sub.add_parser("invoke", help="run one function once on an event file")
     invoke.add_argument("function")
     invoke.add_argument("--event", required=True)
@@ -205,6 +208,11 @@ def _bank(host: str, port: int) -> int:
     return 0
 
 
+def _receiver(host: str, port: int) -> int:
+    receiver.serve(host, port)
+    return 0
+
+
 def _api(args: argparse.Namespace, s: InfraSettings) -> int:
     run = apigw.serve_direct if args.direct else apigw.serve
     run(args.host, args.port, args.concurrency, s)
@@ -221,6 +229,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "invoke": lambda a, s: _invoke(a.function, a.event, a.header, s),
     "consume": lambda a, s: _consume(a.function, a.workers, s),
     "bank": lambda a, _s: _bank(a.host, a.port),
+    "receiver": lambda a, _s: _receiver(a.host, a.port),
 }
 
 

@@ -15,6 +15,7 @@ from harness.processes import ManagedProcess
 
 API_HOST, API_PORT = "127.0.0.1", 3000
 BANK_PORT = 8081
+RECEIVER_PORT = 8082
 WORKERS = 2
 
 
@@ -44,6 +45,15 @@ def components(s: InfraSettings) -> list[Component]:
             ),
             f"http://{API_HOST}:{BANK_PORT}/control",
             "bank simulator",
+        ),
+        Component(
+            ManagedProcess(
+                "receiver",
+                [py, "-m", "harness", "receiver", "--port", str(RECEIVER_PORT)],
+                s.run_dir,
+            ),
+            f"http://{API_HOST}:{RECEIVER_PORT}/received",
+            "demo webhook receiver (verifies signatures)",
         ),
         Component(
             ManagedProcess(
