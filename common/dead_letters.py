@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from common.domain.errors import PermanentError
 from common.domain.ports import EventPublisher
 from common.lambda_kafka import KafkaRecord
 
@@ -25,7 +26,10 @@ def dead_letter(
     condition: str,
     function: str,
 ) -> None:
-    value = record.value_bytes() if record.value is not None else b""
+    try:
+        value = record.value_bytes() if record.value is not None else b""
+    except PermanentError:  # not even base64: keep the text as it came
+        value = (record.value or "").encode()
     headers = [
         *record.header_items(),
         ("dlq.condition", condition.encode()),
@@ -34,4 +38,8 @@ def dead_letter(
         ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ("dlq.at", datetime.now(UTC).isoformat().encode()),
     ]
-    publisher.publish(topic, record.key_bytes(), value, headers)
+    try:
+        key = record.key_bytes()
+    except PermanentError:
+        key = (record.key or "").encode()
+    publisher.publish(topic, key, value, headers)

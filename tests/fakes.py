@@ -93,6 +93,7 @@ class Published:
 @dataclass
 class FakePublisher:
     sent: list[Published] = field(default_factory=list)
+    attempted_keys: list[str | bytes | None] = field(default_factory=list)
     down: bool = False
 
     def publish(
@@ -102,6 +103,7 @@ class FakePublisher:
         value: bytes,
         headers: Sequence[tuple[str, bytes]],
     ) -> None:
+        self.attempted_keys.append(key)
         if self.down:
             raise TransientError("kafka", "broker unreachable")
         self.sent.append(Published(topic, key, value, list(headers)))

@@ -51,10 +51,17 @@ class HttpBankClient:
             raise PermanentError(f"bank refused the request: HTTP {response.status_code}")
         try:
             data = response.json()
-            return BankDecision(
-                approved=bool(data["approved"]),
-                decline_code=data.get("declineCode"),
-                authorization_id=str(data["authorizationId"]),
+            approved, code, auth_id = (
+                data["approved"],
+                data.get("declineCode"),
+                data["authorizationId"],
             )
         except (ValueError, KeyError, TypeError):
             raise TransientError("bank", "unreadable answer") from None
+        if (
+            not isinstance(approved, bool)
+            or not isinstance(auth_id, str)
+            or not (code is None or isinstance(code, str))
+        ):
+            raise TransientError("bank", "answer of unexpected types")
+        return BankDecision(approved=approved, decline_code=code, authorization_id=auth_id)

@@ -89,12 +89,9 @@ class MongoPaymentLedger:
         attempts: Sequence[BankAttempt],
         now: datetime,
     ) -> LedgerEntry:
-        # FerretDB 1.24 (SQLite) shapes these writes: whole arrays with $set, as $push is ten
-        # times slower; and find_one_and_update on `_id` alone, the one filter it serves from
-        # its primary key (a compound filter or a miss scans the collection). So the "not
-        # decided yet" guard is the claim's status, read a moment ago: only a concurrent
-        # redelivery of the same payment could race it, and the bank's idempotency key gives
-        # that one the same answer.
+        # Whole arrays with $set: FerretDB 1.24's $push is ten times slower. The status guard
+        # keeps a first recorded outcome from being overwritten by a concurrent redelivery;
+        # its miss (rare) costs FerretDB a collection scan.
         history = [*entry.history, StatusChange(outcome.status, now)]
         update = {
             "$set": {
@@ -111,10 +108,15 @@ class MongoPaymentLedger:
         }
         if entry.outcome is not None:
             return entry
+        tx = entry.transaction_id
         with mongo_errors():
             doc = self._payments.find_one_and_update(
-                {"_id": entry.transaction_id}, update, return_document=ReturnDocument.AFTER
+                {"_id": tx, "status": PaymentStatus.PROCESSING.value},
+                update,
+                return_document=ReturnDocument.AFTER,
             )
+            if doc is None:  # decided meanwhile by a concurrent redelivery: keep its outcome
+                doc = self._payments.find_one({"_id": tx})
         if doc is None:
             raise TransientError("mongodb", "payment to decide is missing")
         return _entry(doc)

@@ -23,7 +23,8 @@ from common.domain.ports import (
     StoredResponse,
 )
 
-IN_FLIGHT_LEASE_S = 60
+IN_FLIGHT_LEASE_S = 120
+"""Longer than the longest wait for Kafka's ack (KAFKA_PUBLISH_TIMEOUT_MS ≤ 60 s, + 2 s)."""
 KEEP_S = 48 * 3600
 
 

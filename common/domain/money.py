@@ -71,9 +71,11 @@ class Money:
         if value <= 0:
             raise MoneyError("amount must be greater than 0")
         exponent = MINOR_UNITS[currency]
-        scaled = value.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        if (
+            _decimal_places(value) > exponent
+        ):  # checked before scaling: scaleb rounds past 28 digits
             raise MoneyError(f"{currency} allows at most {exponent} decimal places")
+        scaled = value.scaleb(exponent)
         if scaled > MAX_MINOR:
             raise MoneyError("amount is too large")
         return cls(int(scaled), currency)
@@ -84,6 +86,14 @@ class Money:
             return str(self.minor)
         whole, frac = divmod(self.minor, 10**exponent)
         return f"{whole}.{frac:0{exponent}d}"
+
+
+def _decimal_places(value: Decimal) -> int:
+    """Significant digits after the point, exactly (normalize() would round past 28)."""
+    _sign, digits, exp = value.as_tuple()
+    assert isinstance(exp, int)
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exp + min(trailing_zeros, max(0, -exp))))
 
 
 def _plain_decimal(text: str) -> bool:

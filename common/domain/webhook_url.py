@@ -59,13 +59,23 @@ def check_webhook_url(url: str, resolve: Resolver, allow_private: bool) -> None:
                 )
 
 
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+_EMBEDS_V4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64, well-known prefix
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # NAT64, local use
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT)
+)
+
+
 def is_public(address: Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         mapped = address.ipv4_mapped or address.sixtofour
         if mapped is not None:
             return is_public(mapped)
-        if address in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64 carries an IPv4 inside
+        if any(address in net for net in _EMBEDS_V4):
             return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address not in _GLOBAL_UNICAST_V6 or address.teredo is not None:
+            return False  # only global unicast; no site-local, IPv4-compatible, Teredo...
     return address.is_global and not address.is_multicast
 
 

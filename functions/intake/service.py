@@ -11,6 +11,7 @@ from datetime import date
 
 from common.domain.cards import CardError, brand_of, check_cvc, check_expiry, check_number
 from common.domain.errors import (
+    DomainError,
     FieldProblem,
     IdempotencyConflictError,
     IdempotencyMismatchError,
@@ -40,6 +41,8 @@ from common.security.keyed_hash import KeyedHasher
 from functions.intake.schemas import PaymentAccepted, PaymentRequestIn
 
 log = logging.getLogger(__name__)
+
+_IDEMPOTENT_IDS = uuid.UUID("0c6f8e52-3b0e-4f4e-8d8a-6a1f9b2c7d31")
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,10 @@ class IntakeService:
         idempotency_key: str | None,
         trace_id: str,
     ) -> Accepted:
-        valid = self._validate(request)
         if idempotency_key is None:
-            return Accepted(self._publish(merchant, request, valid, trace_id), replayed=False)
+            valid = self._validate(request)
+            response = self._publish(merchant, request, valid, trace_id, self._new_id())
+            return Accepted(response, replayed=False)
 
         request_hash = self._hasher.digest(
             "idempotency-request", request.model_dump_json(by_alias=True).encode()
@@ -113,9 +117,18 @@ class IntakeService:
                 "this Idempotency-Key was used with a different request body"
             )
         assert isinstance(outcome, IdempotencyBegun)
+        # Validation comes after the replay check, so a retry of an accepted payment gets its
+        # 202 back even if the card expired or DNS hiccups in between. The transaction id is
+        # derived from the key: should an acknowledgement time out although Kafka kept the
+        # event, the client's retry publishes the same transaction again and processing
+        # deduplicates it, instead of a second payment being charged.
         try:
-            response = self._publish(merchant, request, valid, trace_id)
-        except TransientError:
+            valid = self._validate(request)
+            transaction_id = str(
+                uuid.uuid5(_IDEMPOTENT_IDS, f"{merchant.merchant_id}\0{idempotency_key}")
+            )
+            response = self._publish(merchant, request, valid, trace_id, transaction_id)
+        except (DomainError, TransientError):
             self._idempotency.abandon(merchant.merchant_id, idempotency_key)
             raise
         try:
@@ -169,10 +182,14 @@ class IntakeService:
         return ValidPayment(money, card_number, brand)
 
     def _publish(
-        self, merchant: Merchant, request: PaymentRequestIn, valid: ValidPayment, trace_id: str
+        self,
+        merchant: Merchant,
+        request: PaymentRequestIn,
+        valid: ValidPayment,
+        trace_id: str,
+        transaction_id: str,
     ) -> StoredResponse:
         """Record the pending payment, then publish; accepted once the broker acknowledged."""
-        transaction_id = self._new_id()
         now = self._clock.now()
         card = CardSummary(
             brand=valid.brand,

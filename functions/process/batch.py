@@ -35,6 +35,7 @@ def handle_batch(
 ) -> dict[str, list[dict[str, dict[str, Any]]]]:
     futures: dict[str, tuple[KafkaRecord, Future[Result]]] = {}
     duplicates: list[tuple[KafkaRecord, str]] = []
+    not_dead_lettered: list[KafkaRecord] = []
     for record in parse_kafka_event(event).all_records():
         try:
             request = parse_event(PaymentRequested, record.value_bytes())
@@ -42,14 +43,17 @@ def handle_batch(
             log.warning(
                 "poison record dead-lettered", extra={"source": _where(record), "reason": str(exc)}
             )
-            dead_letter(
-                dead_letters,
-                dead_letter_topic,
-                record,
-                reason=str(exc),
-                condition=POISON,
-                function="ProcessFunction",
-            )
+            try:
+                dead_letter(
+                    dead_letters,
+                    dead_letter_topic,
+                    record,
+                    reason=str(exc),
+                    condition=POISON,
+                    function="ProcessFunction",
+                )
+            except TransientError:
+                not_dead_lettered.append(record)  # Kafka refused it: hand it back, retry later
             continue
         if request.transaction_id in futures:
             duplicates.append((record, request.transaction_id))
@@ -59,7 +63,7 @@ def handle_batch(
             executor.submit(service.process, request, deadline),
         )
 
-    failed: list[KafkaRecord] = []
+    failed: list[KafkaRecord] = list(not_dead_lettered)
     for tx, (record, future) in futures.items():
         try:
             if future.result() is Result.RETRY_LATER:

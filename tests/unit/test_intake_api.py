@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from common.domain.errors import TransientError
 from common.domain.ports import Merchant
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
@@ -322,3 +324,35 @@ def test_openapi_documents_the_request_body(client: TestClient) -> None:
         schemas
     )
     assert "webhookUrl" in schemas["PaymentRequestIn"]["properties"]
+
+
+def test_a_retry_after_an_unacknowledged_publish_reuses_the_transaction_id(
+    client: TestClient, deps: Deps
+) -> None:
+    deps.publisher.down = True
+    assert post(client, **{"Idempotency-Key": "ack-lost"}).status_code == 503
+    deps.publisher.down = False
+    retry = post(client, **{"Idempotency-Key": "ack-lost"})
+    assert retry.status_code == 202
+    assert deps.publisher.attempted_keys == [retry.json()["transactionId"]] * 2
+    other = post(client, key=KEY_B, **{"Idempotency-Key": "ack-lost"})
+    assert other.json()["transactionId"] != retry.json()["transactionId"]
+
+
+def test_a_replay_is_answered_before_revalidation(client: TestClient, deps: Deps) -> None:
+    first = post(client, **{"Idempotency-Key": "late-replay"})
+    deps.service()._clock = FixedClock(datetime(2031, 1, 1, tzinfo=UTC))  # the card expired
+    again = post(client, **{"Idempotency-Key": "late-replay"})
+    assert again.status_code == 202 and again.json() == first.json()
+    assert post(client).status_code == 422  # a new payment with that card is refused
+
+
+def test_a_temporary_dns_failure_is_503_and_frees_the_key(client: TestClient, deps: Deps) -> None:
+    def flaky(host: str) -> Sequence[str]:
+        raise TransientError("dns", "temporary resolver failure")
+
+    deps.service()._resolve = flaky
+    r = post(client, body(webhookUrl="https://shop.example/h"), **{"Idempotency-Key": "dns"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    deps.service()._resolve = resolve
+    assert post(client, **{"Idempotency-Key": "dns"}).status_code == 202

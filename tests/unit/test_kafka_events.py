@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from common.domain.errors import PermanentError
 from common.lambda_kafka import KafkaEvent, encode_event, encode_record, parse_kafka_event
+from functions.process.batch import handle_batch
+from functions.process.service import ProcessService
 from harness.template import REPO_ROOT
+from tests.fakes import FakePublisher
 
 SAMPLES = sorted((REPO_ROOT / "events" / "process").glob("*.json"))
 # AWS Lambda developer guide, "Using Lambda with self-managed Apache Kafka": record fields.
@@ -82,3 +86,22 @@ def test_bad_base64_is_a_permanent_error() -> None:
     (parsed,) = list(parse_kafka_event(encode_event([record], "b")).all_records())
     with pytest.raises(PermanentError, match="base64"):
         parsed.value_bytes()
+
+
+def test_a_poison_record_that_cannot_be_dead_lettered_is_handed_back() -> None:
+    record = encode_record(
+        topic="payments.requested", partition=2, offset=5, timestamp_ms=1, key=b"k", value=b"{oops"
+    )
+    result = handle_batch(
+        encode_event([record], "b"),
+        service=ProcessService.__new__(ProcessService),  # never reached: nothing parses
+        executor=ThreadPoolExecutor(1),
+        dead_letters=FakePublisher(down=True),
+        dead_letter_topic="payments.requested.dlq",
+        deadline=0.0,
+    )
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": {"partition": "payments.requested-2", "offset": 5}}
+        ]
+    }

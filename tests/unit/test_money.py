@@ -44,6 +44,8 @@ def test_parse_to_minor_units(amount: object, currency: str, minor: int) -> None
         ("10", "eur", "unknown currency"),
         ("10000000000000000", "EUR", "too large"),
         ("9" * 41, "EUR", "plain decimal"),
+        ("1.00000000000000000000000000001", "EUR", "at most 2 decimal places"),
+        ("0.0099999999999999999999999999999", "EUR", "at most 2 decimal places"),
     ],
 )
 def test_bad_amounts_are_refused_with_a_reason(amount: object, currency: str, message: str) -> None:

@@ -80,6 +80,11 @@ def test_malformed_urls_are_refused(url: str, reason: str) -> None:
         "http://0.0.0.0/h",
         "http://224.0.0.1/h",
         "http://100.64.0.1/h",
+        "http://[::7f00:1]/h",
+        "http://[::ffff:0:7f00:1]/h",
+        "http://[64:ff9b:1::a9fe:a9fe]/h",
+        "http://[fec0::1]/h",
+        "http://[2001::1]/h",
     ],
 )
 def test_internal_addresses_are_refused_unless_allowed(url: str) -> None:
