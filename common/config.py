@@ -103,8 +103,24 @@ class ProcessSettings(
     """Payments of one batch processed at once (threads)."""
 
 
-class NotifySettings(KafkaSettings, MongoSettings, LoggingSettings):
+class NotifySettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, DataKeySettings):
     """The notify function: webhook deliveries and their retry schedule."""
+
+    payment_processed_dlq_topic: str = Field(default="payments.processed.dlq", min_length=1)
+    webhook_dlq_topic: str = Field(default="webhooks.dlq", min_length=1)
+    """Deliveries whose retries are exhausted, for operators to look at."""
+    allow_private_webhook_urls: bool = False
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=30)
+    webhook_retry_schedule_s: str = Field(
+        default="5,300,1800,7200,18000,36000,36000",
+        pattern=r"^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$",
+    )
+    """Delays after the first attempt, in seconds (Standard Webhooks' usual schedule)."""
+    notify_concurrency: int = Field(default=16, ge=1, le=256)
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        return [float(x) for x in self.webhook_retry_schedule_s.split(",")]
 
 
 class SettingsError(RuntimeError):

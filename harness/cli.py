@@ -1,7 +1,14 @@
 """Command line of the local harness.
 
-python -m harness infra up|down|status   Kafka, Redis and the MongoDB-wire server
-python -m harness up|down|status         everything the project runs locally
+python -m harness infra up|down|status           Kafka, Redis and the MongoDB-wire server
+python -m harness up|down|status                 everything the project runs locally
+python -m harness keys create --merchant NAME [--json] | list [--json] | revoke ID
+python -m harness api [--port 3000] [--concurrency N] [--direct]      (foreground)
+python -m harness invoke FUNCTION --event FILE [--header k=v]  (like sam local invoke)
+python -m harness consume FUNCTION [--workers N]   Kafka event source mapping
+python -m harness schedule FUNCTION [--every S]    a Schedule event at its rate
+python -m harness bank [--port 8081]               bank simulator
+python -m harness receiver [--port 8082]           demo webhook receiver
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.domain.errors import TransientError
-from harness import apigw, bank, event_source, keys, receiver, stack
+from harness import apigw, bank, event_source, keys, receiver, scheduler, stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 from harness.lambda_runtime import LambdaContext, function_spec, load_handler
@@ -168,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bank_parser = sub.add_parser("bank", help="run the bank simulator in the foreground")
     bank_parser.add_argument("--host", default="127.0.0.1")
     bank_parser.add_argument("--port", type=int, default=8081)
+    schedule = sub.add_parser("schedule", help="fire a function's Schedule event at its rate")
+    schedule.add_argument("function")
+    schedule.add_argument("--every", type=float, default=None, help="seconds (default: the rate)")
     receiver_parser = sub.add_parser("receiver", help="run the demo webhook receiver")
     receiver_parser.add_argument("--host", default="127.0.0.1")
     receiver_parser.add_argument("--port", type=int, default=8082)
@@ -208,6 +218,15 @@ def _bank(host: str, port: int) -> int:
     return 0
 
 
+def _schedule(function: str, every: float | None, s: InfraSettings) -> int:
+    try:
+        scheduler.run_schedule(function, every, s)
+    except TemplateError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0
+
+
 def _receiver(host: str, port: int) -> int:
     receiver.serve(host, port)
     return 0
@@ -230,6 +249,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "consume": lambda a, s: _consume(a.function, a.workers, s),
     "bank": lambda a, _s: _bank(a.host, a.port),
     "receiver": lambda a, _s: _receiver(a.host, a.port),
+    "schedule": lambda a, s: _schedule(a.function, a.every, s),
 }
 
 

@@ -16,6 +16,9 @@ from harness.processes import ManagedProcess
 API_HOST, API_PORT = "127.0.0.1", 3000
 BANK_PORT = 8081
 RECEIVER_PORT = 8082
+SCHEDULE_EVERY_S = 2.0
+"""Locally the retry schedule fires every 2 s instead of template.yaml's rate(1 minute), so
+the first retry (5 s after the first attempt) is not held up for a minute."""
 WORKERS = 2
 
 
@@ -63,6 +66,32 @@ def components(s: InfraSettings) -> list[Component]:
             ),
             None,
             f"Kafka event source → ProcessFunction ({WORKERS} pollers)",
+        ),
+        Component(
+            ManagedProcess(
+                "notify",
+                [py, "-m", "harness", "consume", "NotifyFunction", "--workers", str(WORKERS)],
+                s.run_dir,
+            ),
+            None,
+            f"Kafka event source → NotifyFunction ({WORKERS} pollers)",
+        ),
+        Component(
+            ManagedProcess(
+                "schedule",
+                [
+                    py,
+                    "-m",
+                    "harness",
+                    "schedule",
+                    "NotifyFunction",
+                    "--every",
+                    str(SCHEDULE_EVERY_S),
+                ],
+                s.run_dir,
+            ),
+            None,
+            f"Schedule → NotifyFunction every {SCHEDULE_EVERY_S:g} s (due webhook retries)",
         ),
     ]
 

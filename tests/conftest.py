@@ -123,3 +123,33 @@ def bank(bank_url: str) -> Iterator[str]:
     requests.post(f"{bank_url}/control/reset", timeout=5)
     yield bank_url
     requests.post(f"{bank_url}/control/reset", timeout=5)
+
+
+RECEIVER_PORT = 18082
+
+
+@pytest.fixture(scope="session")
+def receiver_url(infra: InfraSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo webhook receiver as its own process on a test port."""
+    log_path = tmp_path_factory.mktemp("receiver") / "receiver.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "receiver", "--port", str(RECEIVER_PORT)],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{RECEIVER_PORT}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/received", timeout=1)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"receiver did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+    yield url
+    proc.kill()
+    proc.wait(timeout=5)

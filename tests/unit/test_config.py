@@ -41,6 +41,7 @@ def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_factories_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     config.notify_settings.cache_clear()
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "k")
     first = config.notify_settings()
     monkeypatch.setenv("MONGO_DATABASE", "changed-later")
     assert config.notify_settings() is first

@@ -1,0 +1,118 @@
+"""Webhook events and the delivery schedule: pure logic, no I/O."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from common.domain.events import PaymentProcessed
+from common.domain.money import Money
+
+_WEBHOOK_IDS = uuid.UUID("2b8f7c1e-5d4a-4c3b-9e2f-1a0b9c8d7e6f")
+
+
+def webhook_id(transaction_id: str) -> str:
+    """One event id per payment, the same on every retry, redelivery and resend."""
+    return f"evt_{uuid.uuid5(_WEBHOOK_IDS, transaction_id).hex}"
+
+
+def webhook_body(event: PaymentProcessed) -> bytes:
+    """`{"type", "timestamp", "data"}`; data is the payment as GET shows it (no webhook block).
+    Built once and stored, so every attempt signs the very same bytes."""
+    data = {
+        "transactionId": event.transaction_id,
+        "status": event.status,
+        "amount": Money(event.amount_minor, event.currency).to_decimal_string(),
+        "currency": event.currency,
+        "reference": event.reference,
+        "description": event.description,
+        "metadata": event.metadata,
+        "card": {
+            "brand": event.card.brand,
+            "last4": event.card.last4,
+            "expMonth": event.card.exp_month,
+            "expYear": event.card.exp_year,
+        },
+        "declineCode": event.decline_code,
+        "failureReason": event.failure_reason,
+        "createdAt": event.created_at.isoformat(),
+        "updatedAt": event.processed_at.isoformat(),
+    }
+    body = {
+        "type": f"payment.{event.status}",
+        "timestamp": event.processed_at.isoformat(),
+        "data": data,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class DeliveryStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    at: datetime
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class Delivery:
+    webhook_id: str
+    transaction_id: str
+    merchant_id: str
+    url: str
+    body: bytes
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    created_at: datetime
+    attempts: tuple[DeliveryAttempt, ...] = field(default_factory=tuple)
+
+
+def after_attempt(
+    delivery: Delivery, attempt: DeliveryAttempt, schedule: Sequence[float]
+) -> Delivery:
+    """The delivery once `attempt` is recorded: delivered, rescheduled, or failed for good.
+
+    `schedule[i]` is the delay after the first attempt of attempt i+2 (Standard Webhooks:
+    5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), so there are len(schedule)+1 attempts."""
+    attempts = (*delivery.attempts, attempt)
+    if attempt.succeeded:
+        return _with(delivery, attempts, DeliveryStatus.DELIVERED, None)
+    failures = sum(1 for a in attempts if not a.succeeded)
+    if failures > len(schedule):
+        return _with(delivery, attempts, DeliveryStatus.FAILED, None)
+    first = attempts[0].at
+    due = first + timedelta(seconds=schedule[failures - 1])
+    return _with(delivery, attempts, DeliveryStatus.SCHEDULED, max(due, attempt.at))
+
+
+def _with(
+    d: Delivery,
+    attempts: tuple[DeliveryAttempt, ...],
+    status: DeliveryStatus,
+    next_at: datetime | None,
+) -> Delivery:
+    return Delivery(
+        d.webhook_id,
+        d.transaction_id,
+        d.merchant_id,
+        d.url,
+        d.body,
+        status,
+        next_at,
+        d.created_at,
+        attempts,
+    )

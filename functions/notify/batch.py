@@ -1,0 +1,67 @@
+"""A Kafka batch of PaymentProcessed: create deliveries, send the new ones concurrently."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from typing import Any
+
+from common.dead_letters import POISON, dead_letter
+from common.domain.errors import PermanentError, TransientError
+from common.domain.events import PaymentProcessed, parse_event
+from common.domain.ports import EventPublisher
+from common.domain.webhooks import Delivery
+from common.lambda_kafka import KafkaRecord, parse_kafka_event
+from functions.notify.service import NotifyService
+
+log = logging.getLogger("paygate.notify")
+
+
+def handle_batch(
+    event: Any,
+    *,
+    service: NotifyService,
+    executor: Executor,
+    dead_letters: EventPublisher,
+    dead_letter_topic: str,
+) -> dict[str, list[dict[str, dict[str, Any]]]]:
+    failed: list[KafkaRecord] = []
+    to_send: list[tuple[KafkaRecord, Delivery]] = []
+    for record in parse_kafka_event(event).all_records():
+        try:
+            processed = parse_event(PaymentProcessed, record.value_bytes())
+        except PermanentError as exc:
+            try:
+                dead_letter(
+                    dead_letters,
+                    dead_letter_topic,
+                    record,
+                    reason=str(exc),
+                    condition=POISON,
+                    function="NotifyFunction",
+                )
+            except TransientError:
+                failed.append(record)
+            continue
+        try:
+            delivery = service.accept(processed)
+        except TransientError as exc:
+            log.warning("delivery not recorded, will be redelivered", extra={"reason": str(exc)})
+            failed.append(record)
+            continue
+        if delivery is not None:
+            to_send.append((record, delivery))
+    futures = [executor.submit(service.deliver, d) for _record, d in to_send]
+    for future in futures:
+        try:
+            future.result()
+        except TransientError as exc:
+            # The delivery exists and is due: the scheduled run will send it. Retrying the
+            # record would find it created and do nothing, so the record is done.
+            log.warning("first attempt not recorded", extra={"reason": str(exc)})
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": {"partition": f"{r.topic}-{r.partition}", "offset": r.offset}}
+            for r in failed
+        ]
+    }

@@ -1,0 +1,57 @@
+"""Composition root of the notify function: settings + adapters, built once per process."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, cached_property
+
+from common.adapters.dns_resolver import resolve_host
+from common.adapters.http_webhook_sender import HttpWebhookSender
+from common.adapters.kafka_event_publisher import KafkaEventPublisher
+from common.adapters.mongo_connection import mongo_client
+from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
+from common.adapters.redis_connection import redis_client
+from common.adapters.redis_merchant_directory import RedisMerchantDirectory
+from common.config import NotifySettings, notify_settings
+from common.security.sealed_box import SealedBox, decode_key
+from common.structured_logging import configure_logging
+from common.system_clock import SystemClock
+from functions.notify.service import NotifyPolicy, NotifyService
+
+
+class NotifyRuntime:
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def publisher(self) -> KafkaEventPublisher:
+        return KafkaEventPublisher(self.settings.kafka_bootstrap_servers)
+
+    @cached_property
+    def executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.settings.notify_concurrency, "webhook")
+
+    @cached_property
+    def service(self) -> NotifyService:
+        s = self.settings
+        box = SealedBox(decode_key(s.data_encryption_key.get_secret_value()))
+        merchants = RedisMerchantDirectory(redis_client(s.redis_url), box)
+        db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
+        return NotifyService(
+            deliveries=MongoWebhookDeliveries(db[DELIVERIES]),
+            sender=HttpWebhookSender(s.webhook_timeout_s, pool_size=s.notify_concurrency),
+            secret_of=merchants.webhook_secret,
+            resolve=resolve_host,
+            publisher=self.publisher,
+            clock=SystemClock(),
+            policy=NotifyPolicy(
+                s.retry_schedule, s.allow_private_webhook_urls, s.webhook_dlq_topic
+            ),
+        )
+
+
+@cache
+def notify_runtime() -> NotifyRuntime:
+    settings = notify_settings()
+    configure_logging(settings.log_level)
+    return NotifyRuntime(settings)

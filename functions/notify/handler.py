@@ -1,0 +1,30 @@
+"""Lambda entry of the notify function, for two triggers:
+
+- a Kafka batch of PaymentProcessed (event source mapping): create and send webhooks;
+- an EventBridge schedule ({"source": "aws.events", "detail-type": "Scheduled Event"}): send
+  the deliveries whose next attempt is due, so retries survive any restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.notify.batch import handle_batch
+from functions.notify.deps import notify_runtime
+
+MAX_DUE_PER_RUN = 200
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    runtime = notify_runtime()
+    if isinstance(event, dict) and event.get("source") == "aws.events":
+        due = runtime.service.due(MAX_DUE_PER_RUN)
+        results = list(runtime.executor.map(runtime.service.deliver, due))
+        return {"due": len(due), "delivered": sum(r.status.value == "delivered" for r in results)}
+    return handle_batch(
+        event,
+        service=runtime.service,
+        executor=runtime.executor,
+        dead_letters=runtime.publisher,
+        dead_letter_topic=runtime.settings.payment_processed_dlq_topic,
+    )

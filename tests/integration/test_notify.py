@@ -1,0 +1,215 @@
+"""The notify Lambda handler on real Kafka, Redis, MongoDB wire and the demo receiver."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pymongo
+import pytest
+import requests
+
+from common.config import notify_settings
+from common.domain.events import PaymentProcessed
+from common.domain.payment import CardSummary
+from common.domain.webhooks import webhook_id
+from functions.notify import deps
+from functions.notify.handler import lambda_handler
+from harness.infra.settings import InfraSettings
+from harness.keys import merchant_directory
+from harness.scheduler import scheduled_event
+from tests.integration.intake_support import end_offsets, function_under_test, read_since
+from tests.integration.process_support import Context, kafka_event
+
+
+DB = f"test_notify_{uuid.uuid4().hex[:8]}"
+"""Deliveries of these tests live apart: the scheduled run takes the oldest due first, and
+a shared database may hold others'."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_database(infra: InfraSettings) -> Iterator[None]:
+    yield
+    pymongo.MongoClient(infra.mongo_uri).drop_database(DB)
+
+
+@contextmanager
+def notify_handler(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Iterator[Any]:
+    settings = {
+        "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1",
+        "WEBHOOK_TIMEOUT_S": "2",
+        "MONGO_DATABASE": DB,
+        **overrides,
+    }
+    with function_under_test(
+        monkeypatch, "NotifyFunction", settings, notify_settings, deps.notify_runtime
+    ):
+        yield lambda_handler
+
+
+def processed(merchant_id: str, url: str, status: str = "succeeded") -> PaymentProcessed:
+    tx = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    return PaymentProcessed(
+        event_id=str(uuid.uuid4()),
+        occurred_at=now,
+        transaction_id=tx,
+        merchant_id=merchant_id,
+        status=status,
+        amount_minor=4999,
+        currency="EUR",
+        reference="order-9",
+        webhook_url=url,
+        card=CardSummary(
+            brand="visa", last4="4242", exp_month=12, exp_year=2030, fingerprint="fp_x"
+        ),
+        decline_code="card_declined" if status == "declined" else None,
+        attempts=1,
+        created_at=now,
+        processed_at=now,
+    )
+
+
+def received(receiver: str, **params: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = requests.get(
+        f"{receiver}/received", params=params, timeout=5
+    ).json()
+    return rows
+
+
+def delivery(infra: InfraSettings, tx: str) -> dict[str, Any]:
+    doc = pymongo.MongoClient(infra.mongo_uri)[DB].webhook_deliveries.find_one(
+        {"_id": webhook_id(tx)}
+    )
+    assert doc is not None
+    return doc
+
+
+@pytest.fixture
+def shop(infra: InfraSettings, receiver_url: str) -> tuple[str, str]:
+    new = merchant_directory(infra).create("Notify Shop")
+    return new.merchant_id, f"{receiver_url}/hooks/{new.merchant_id}"
+
+
+def test_a_signed_webhook_is_delivered_once_even_when_redelivered(
+    infra: InfraSettings,
+    receiver_url: str,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mid, url = shop
+    event = processed(mid, url, "declined")
+    with notify_handler(monkeypatch) as handler:
+        for _ in range(2):  # the second time: a redelivery of the same record
+            assert handler(kafka_event(event.to_json(), topic="payments.processed"), Context()) == {
+                "batchItemFailures": []
+            }
+    rows = received(receiver_url, transactionId=event.transaction_id)
+    assert len(rows) == 1
+    assert rows[0]["verified"] and rows[0]["type"] == "payment.declined"
+    assert rows[0]["webhook_id"] == webhook_id(event.transaction_id)
+    doc = delivery(infra, event.transaction_id)
+    assert doc["status"] == "delivered" and len(doc["attempts"]) == 1
+
+
+def test_three_500s_then_delivered_on_the_fourth_with_the_same_id(
+    infra: InfraSettings,
+    receiver_url: str,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mid, url = shop
+    requests.put(
+        f"{receiver_url}/control", json={"merchantId": mid, "failNext": 3, "status": 500}, timeout=5
+    )
+    event = processed(mid, url)
+    with notify_handler(monkeypatch) as handler:
+        handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
+        deadline = time.monotonic() + 20
+        while delivery(infra, event.transaction_id)["status"] == "scheduled":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+            handler(scheduled_event("test"), Context())
+    rows = received(receiver_url, transactionId=event.transaction_id)
+    assert [(r["attempt"], r["status_answered"]) for r in rows] == [
+        (1, 500),
+        (2, 500),
+        (3, 500),
+        (4, 204),
+    ]
+    assert {r["webhook_id"] for r in rows} == {webhook_id(event.transaction_id)}
+    assert all(r["verified"] for r in rows)
+    doc = delivery(infra, event.transaction_id)
+    assert doc["status"] == "delivered"
+    assert [a["statusCode"] for a in doc["attempts"]] == [500, 500, 500, 204]
+
+
+def test_exhausted_deliveries_fail_and_are_dead_lettered(
+    infra: InfraSettings,
+    receiver_url: str,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mid, url = shop
+    requests.put(
+        f"{receiver_url}/control",
+        json={"merchantId": mid, "failNext": 99, "status": 503},
+        timeout=5,
+    )
+    event = processed(mid, url)
+    start = end_offsets(infra, "webhooks.dlq")
+    with notify_handler(monkeypatch, WEBHOOK_RETRY_SCHEDULE_S="0.2,0.2") as handler:
+        handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
+        deadline = time.monotonic() + 20
+        while delivery(infra, event.transaction_id)["status"] == "scheduled":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+            handler(scheduled_event("test"), Context())
+    assert delivery(infra, event.transaction_id)["status"] == "failed"
+    assert len(received(receiver_url, transactionId=event.transaction_id)) == 3
+    dead = [
+        m
+        for m in read_since(infra, "webhooks.dlq", start)
+        if m.key() == event.transaction_id.encode()
+    ]
+    assert len(dead) == 1
+
+
+def test_private_addresses_are_refused_at_delivery_when_not_allowed(
+    infra: InfraSettings,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mid, url = shop
+    event = processed(mid, url)
+    with notify_handler(monkeypatch, ALLOW_PRIVATE_WEBHOOK_URLS="false") as handler:
+        handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
+    attempt = delivery(infra, event.transaction_id)["attempts"][0]
+    assert attempt["statusCode"] is None and attempt["error"].startswith("refused:")
+
+
+def test_a_hanging_merchant_does_not_hold_up_a_healthy_one(
+    infra: InfraSettings,
+    receiver_url: str,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow_mid, slow_url = shop
+    healthy = merchant_directory(infra).create("Healthy Shop")
+    requests.put(
+        f"{receiver_url}/control",
+        json={"merchantId": slow_mid, "failNext": 1, "status": 200, "hangSeconds": 3},
+        timeout=5,
+    )
+    slow = processed(slow_mid, slow_url)
+    fast = processed(healthy.merchant_id, f"{receiver_url}/hooks/{healthy.merchant_id}")
+    with notify_handler(monkeypatch, WEBHOOK_TIMEOUT_S="10") as handler:
+        started = time.time()
+        handler(kafka_event(slow.to_json(), fast.to_json(), topic="payments.processed"), Context())
+    (fast_row,) = received(receiver_url, transactionId=fast.transaction_id)
+    assert fast_row["received_at"] - started < 2  # not behind the 3 s hang
+    assert delivery(infra, slow.transaction_id)["status"] == "delivered"

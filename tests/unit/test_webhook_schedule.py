@@ -1,0 +1,49 @@
+from datetime import UTC, datetime, timedelta
+
+from common.domain.webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    after_attempt,
+    webhook_id,
+)
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SCHEDULE = [5, 300, 1800]
+
+
+def fresh() -> Delivery:
+    return Delivery("evt_1", "tx", "m", "https://x", b"{}", DeliveryStatus.SCHEDULED, T0, T0)
+
+
+def fail(at: datetime, code: int | None = 500) -> DeliveryAttempt:
+    return DeliveryAttempt(at, code, None if code else "timeout", 3.0)
+
+
+def test_the_id_is_stable_per_transaction() -> None:
+    assert webhook_id("tx-1") == webhook_id("tx-1") != webhook_id("tx-2")
+    assert webhook_id("tx-1").startswith("evt_")
+
+
+def test_failures_follow_the_schedule_from_the_first_attempt_then_give_up() -> None:
+    d = after_attempt(fresh(), fail(T0), SCHEDULE)
+    assert d.status == "scheduled" and d.next_attempt_at == T0 + timedelta(seconds=5)
+    d = after_attempt(d, fail(T0 + timedelta(seconds=6), None), SCHEDULE)
+    assert d.next_attempt_at == T0 + timedelta(seconds=300)
+    d = after_attempt(d, fail(T0 + timedelta(seconds=301), 429), SCHEDULE)
+    assert d.next_attempt_at == T0 + timedelta(seconds=1800)
+    d = after_attempt(d, fail(T0 + timedelta(seconds=1801), 503), SCHEDULE)
+    assert d.status == "failed" and d.next_attempt_at is None and len(d.attempts) == 4
+
+
+def test_any_2xx_delivers() -> None:
+    d = after_attempt(fresh(), fail(T0), SCHEDULE)
+    d = after_attempt(d, DeliveryAttempt(T0 + timedelta(seconds=5), 202, None, 1.0), SCHEDULE)
+    assert d.status == "delivered" and d.next_attempt_at is None
+
+
+def test_a_late_attempt_is_not_rescheduled_into_the_past() -> None:
+    late = T0 + timedelta(hours=1)
+    d = after_attempt(fresh(), fail(T0), SCHEDULE)
+    d = after_attempt(d, fail(late), SCHEDULE)
+    assert d.next_attempt_at == late  # due at T0+300 s, which has passed: now
