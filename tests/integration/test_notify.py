@@ -25,7 +25,6 @@ from harness.scheduler import scheduled_event
 from tests.integration.intake_support import end_offsets, function_under_test, read_since
 from tests.integration.process_support import Context, kafka_event
 
-
 DB = f"test_notify_{uuid.uuid4().hex[:8]}"
 """Deliveries of these tests live apart: the scheduled run takes the oldest due first, and
 a shared database may hold others'."""
