@@ -19,6 +19,7 @@ import redis
 import requests
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from common.adapters.mongo_connection import mongo_client
 from harness.infra import probes
 from harness.infra.settings import InfraSettings
 from harness.template import REPO_ROOT
@@ -74,9 +75,8 @@ def redis_client(infra: InfraSettings) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def mongo_db(infra: InfraSettings) -> Iterator[pymongo.database.Database[dict[str, object]]]:
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        infra.mongo_uri, serverSelectionTimeoutMS=5000
-    )
+    """A fresh database on the real server, with the client settings the functions use."""
+    client = mongo_client(infra.mongo_uri)
     name = f"test_{uuid.uuid4().hex[:10]}"
     yield client[name]
     client.drop_database(name)

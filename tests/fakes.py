@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from common.domain.errors import TransientError
@@ -22,6 +22,7 @@ from common.domain.ports import (
     Merchant,
     StoredResponse,
 )
+from common.domain.webhooks import Delivery, DeliveryStatus
 
 
 class FakeMerchantDirectory:
@@ -115,3 +116,39 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+class FakeWebhookDeliveries:
+    def __init__(self) -> None:
+        self.rows: dict[str, Delivery] = {}
+
+    def create(self, delivery: Delivery) -> bool:
+        if delivery.webhook_id in self.rows:
+            return False
+        self.rows[delivery.webhook_id] = delivery
+        return True
+
+    def save(self, delivery: Delivery) -> None:
+        self.rows[delivery.webhook_id] = delivery
+
+    def get(self, webhook_id: str) -> Delivery | None:
+        return self.rows.get(webhook_id)
+
+    def due(self, now: datetime, limit: int) -> list[Delivery]:
+        due = [
+            d
+            for d in self.rows.values()
+            if d.status is DeliveryStatus.SCHEDULED
+            and d.next_attempt_at is not None
+            and d.next_attempt_at <= now
+        ]
+        return sorted(due, key=lambda d: d.next_attempt_at or now)[:limit]
+
+    def reschedule(self, webhook_id: str, now: datetime) -> Delivery | None:
+        found = self.rows.get(webhook_id)
+        if found is None:
+            return None
+        self.rows[webhook_id] = replace(
+            found, status=DeliveryStatus.SCHEDULED, next_attempt_at=now, attempts=()
+        )
+        return self.rows[webhook_id]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from common.domain.events import PaymentRequested
 from common.domain.payment import PaymentRecord, PaymentStatus
@@ -196,3 +196,11 @@ class PaymentLedger(Protocol):
         ...
 
     def mark_published(self, transaction_id: str) -> None: ...
+
+
+class WebhookDeliveries(Protocol):
+    """What the read side and the resend endpoint need of the notify stage's deliveries."""
+
+    def get(self, webhook_id: str) -> Any: ...
+
+    def reschedule(self, webhook_id: str, now: datetime) -> Any: ...

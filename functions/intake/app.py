@@ -31,6 +31,7 @@ from common.domain.errors import (
 from common.domain.money import Money
 from common.domain.payment import PaymentRecord, StatusEntry
 from common.domain.ports import Merchant, MerchantDirectory
+from common.domain.webhooks import Delivery
 from functions.intake import problems
 from functions.intake.schemas import (
     CardOut,
@@ -39,6 +40,8 @@ from functions.intake.schemas import (
     PaymentOut,
     PaymentRequestIn,
     Problem,
+    ResendAccepted,
+    WebhookOut,
 )
 from functions.intake.service import IntakeService
 
@@ -137,7 +140,38 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
                 "transactionId is too long",
                 [FieldProblem("transactionId", "at most 64 characters")],
             )
-        return payment_out(deps.service().get(merchant, transactionId))
+        return payment_out(*deps.service().get(merchant, transactionId))
+
+    @app.post(
+        "/api/payments/{transactionId}/webhook/resend",
+        status_code=202,
+        response_model=ResendAccepted,
+        responses=_ERRORS,
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "X-API-Key",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ]
+        },
+    )
+    def resend_webhook(transactionId: str, request: Request) -> JSONResponse:
+        merchant = _authenticate(deps, request)
+        if len(transactionId) > 64:
+            raise ValidationFailedError(
+                "transactionId is too long",
+                [FieldProblem("transactionId", "at most 64 characters")],
+            )
+        delivery = deps.service().resend_webhook(merchant, transactionId)
+        body = ResendAccepted(
+            webhook_id=delivery.webhook_id,
+            status=delivery.status.value,
+            next_attempt_at=delivery.next_attempt_at,
+        )
+        return JSONResponse(body.model_dump(mode="json", by_alias=True), status_code=202)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     def health() -> JSONResponse:
@@ -169,7 +203,7 @@ def _create_payment(deps: IntakeDeps, request: Request, body: bytes | None) -> R
     return Response(stored.body, stored.status_code, headers, media_type="application/json")
 
 
-def payment_out(record: PaymentRecord) -> PaymentOut:
+def payment_out(record: PaymentRecord, delivery: Delivery | None = None) -> PaymentOut:
     return PaymentOut(
         transaction_id=record.transaction_id,
         status=record.status,
@@ -190,6 +224,19 @@ def payment_out(record: PaymentRecord) -> PaymentOut:
         updated_at=record.updated_at,
         history=record.status_history or [StatusEntry(status=record.status, at=record.created_at)],
         bank_attempts=record.bank_attempts,
+        webhook=_webhook_out(delivery) if delivery else None,
+    )
+
+
+def _webhook_out(d: Delivery) -> WebhookOut:
+    last = d.attempts[-1] if d.attempts else None
+    return WebhookOut(
+        webhook_id=d.webhook_id,
+        status=d.status.value,
+        attempts=len(d.attempts),
+        last_response_code=last.status_code if last else None,
+        last_error=last.error if last else None,
+        next_attempt_at=d.next_attempt_at,
     )
 
 

@@ -12,6 +12,7 @@ from common.adapters.dns_resolver import resolve_host
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.adapters.mongo_connection import mongo_answers, mongo_client
 from common.adapters.mongo_payment_reader import PAYMENTS, MongoPaymentReader
+from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_answers, redis_client
 from common.adapters.redis_idempotency_store import RedisIdempotencyStore
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
@@ -65,6 +66,7 @@ class IntakeRuntime:
             idempotency=RedisIdempotencyStore(self._redis),
             pending=RedisPendingPayments(self._redis),
             reader=MongoPaymentReader(self._mongo[s.mongo_database][PAYMENTS]),
+            deliveries=MongoWebhookDeliveries(self._mongo[s.mongo_database][DELIVERIES]),
             vault=CardVault(self._box, self._hasher),
             hasher=self._hasher,
             resolve=resolve_host,

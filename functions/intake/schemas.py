@@ -84,6 +84,21 @@ class CardOut(OutModel):
     exp_year: int
 
 
+class WebhookOut(OutModel):
+    webhook_id: str
+    status: str = Field(description="scheduled | delivered | failed")
+    attempts: int
+    last_response_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+
+
+class ResendAccepted(OutModel):
+    webhook_id: str
+    status: str
+    next_attempt_at: datetime | None
+
+
 class PaymentOut(OutModel):
     transaction_id: str
     status: PaymentStatus
@@ -99,6 +114,7 @@ class PaymentOut(OutModel):
     updated_at: datetime
     history: list[StatusEntry] = Field(description="status changes, oldest first")
     bank_attempts: list[AttemptEntry] = Field(description="every call to the bank")
+    webhook: WebhookOut | None = Field(description="null until the payment is final")
 
 
 class FieldError(BaseModel):

@@ -34,8 +34,10 @@ from common.domain.ports import (
     PaymentReader,
     PendingPayments,
     StoredResponse,
+    WebhookDeliveries,
 )
 from common.domain.webhook_url import Resolver, WebhookUrlError, check_webhook_url
+from common.domain.webhooks import Delivery, webhook_id
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
 from functions.intake.schemas import PaymentAccepted, PaymentRequestIn
@@ -72,6 +74,7 @@ class IntakeService:
         idempotency: IdempotencyStore,
         pending: PendingPayments,
         reader: PaymentReader,
+        deliveries: WebhookDeliveries,
         vault: CardVault,
         hasher: KeyedHasher,
         resolve: Resolver,
@@ -83,6 +86,7 @@ class IntakeService:
         self._idempotency = idempotency
         self._pending = pending
         self._reader = reader
+        self._deliveries = deliveries
         self._vault = vault
         self._hasher = hasher
         self._resolve = resolve
@@ -140,11 +144,29 @@ class IntakeService:
             log.warning("idempotency record not stored", extra={"reason": str(exc)})
         return Accepted(response, replayed=False)
 
-    def get(self, merchant: Merchant, transaction_id: str) -> PaymentRecord:
+    def get(self, merchant: Merchant, transaction_id: str) -> tuple[PaymentRecord, Delivery | None]:
+        """The payment and, once it is final, its webhook delivery."""
         record = self._reader.get(transaction_id) or self._pending.get(transaction_id)
         if record is None or record.merchant_id != merchant.merchant_id:
             raise NotFoundError("no such payment for this merchant")
-        return record
+        delivery = (
+            self._deliveries.get(webhook_id(transaction_id)) if record.status.terminal else None
+        )
+        return record, delivery
+
+    def resend_webhook(self, merchant: Merchant, transaction_id: str) -> Delivery:
+        """Schedule the payment's webhook event again, same webhook id, due now."""
+        _record, delivery = self.get(merchant, transaction_id)
+        if delivery is None:
+            raise IdempotencyConflictError(
+                "this payment has no webhook yet: it is sent once the payment is final"
+            )
+        rescheduled: Delivery | None = self._deliveries.reschedule(
+            delivery.webhook_id, self._clock.now()
+        )
+        if rescheduled is None:
+            raise NotFoundError("no such webhook")
+        return rescheduled
 
     # -- steps ------------------------------------------------------------------
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import redis
 
+from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_idempotency_store import RedisIdempotencyStore
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
@@ -23,8 +25,14 @@ from common.domain.ports import (
     PendingPayments,
     StoredResponse,
 )
+from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus
 from common.security.sealed_box import SealedBox
-from tests.fakes import FakeIdempotencyStore, FakeMerchantDirectory, FakePendingPayments
+from tests.fakes import (
+    FakeIdempotencyStore,
+    FakeMerchantDirectory,
+    FakePendingPayments,
+    FakeWebhookDeliveries,
+)
 
 real = pytest.mark.integration
 
@@ -116,3 +124,34 @@ def test_directory_knows_its_keys_and_nothing_else(
     assert directory.authenticate(key) == merchant
     assert directory.authenticate(key + "x") is None
     assert directory.authenticate("pgk_" + unique()) is None
+
+
+@pytest.fixture(params=["fake", pytest.param("mongodb", marks=real)])
+def deliveries(request: pytest.FixtureRequest) -> Any:
+    if request.param == "fake":
+        return FakeWebhookDeliveries()
+    return MongoWebhookDeliveries(request.getfixturevalue("mongo_db").webhook_deliveries)
+
+
+def test_deliveries_create_once_due_and_reschedule(deliveries: Any) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    d = Delivery(
+        f"evt_{unique()}", "tx", "m", "https://x/h", b'{"a":1}', DeliveryStatus.SCHEDULED, t0, t0
+    )
+    assert deliveries.create(d) is True
+    assert deliveries.create(d) is False
+    assert deliveries.get(d.webhook_id) == d
+    assert [x.webhook_id for x in deliveries.due(t0 - timedelta(seconds=1), 10)] == []
+    assert [x.webhook_id for x in deliveries.due(t0, 10)] == [d.webhook_id]
+    done = replace(
+        d,
+        status=DeliveryStatus.DELIVERED,
+        next_attempt_at=None,
+        attempts=(DeliveryAttempt(t0, 204, None, 1.5),),
+    )
+    deliveries.save(done)
+    assert deliveries.get(d.webhook_id) == done
+    assert deliveries.due(t0 + timedelta(days=1), 10) == []
+    again = deliveries.reschedule(d.webhook_id, t0 + timedelta(hours=1))
+    assert again.status is DeliveryStatus.SCHEDULED and again.body == d.body
+    assert deliveries.reschedule("evt_missing", t0) is None

@@ -11,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.domain.errors import TransientError
+from common.domain.payment import PaymentStatus
 from common.domain.ports import Merchant
+from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, webhook_id
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
 from common.security.sealed_box import SealedBox
@@ -23,6 +25,7 @@ from tests.fakes import (
     FakePaymentReader,
     FakePendingPayments,
     FakePublisher,
+    FakeWebhookDeliveries,
     FixedClock,
 )
 
@@ -43,6 +46,7 @@ class Deps:
         self.idempotency = FakeIdempotencyStore()
         self.pending = FakePendingPayments()
         self.reader = FakePaymentReader()
+        self.deliveries = FakeWebhookDeliveries()
         self.merchants = FakeMerchantDirectory()
         self.merchants.add(KEY_A, Merchant("mer_a", "Shop A"))
         self.merchants.add(KEY_B, Merchant("mer_b", "Shop B"))
@@ -52,6 +56,7 @@ class Deps:
             idempotency=self.idempotency,
             pending=self.pending,
             reader=self.reader,
+            deliveries=self.deliveries,
             vault=self.vault,
             hasher=KeyedHasher(bytes(32)),
             resolve=resolve,
@@ -356,3 +361,45 @@ def test_a_temporary_dns_failure_is_503_and_frees_the_key(client: TestClient, de
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     deps.service()._resolve = resolve
     assert post(client, **{"Idempotency-Key": "dns"}).status_code == 202
+
+
+def test_the_webhook_block_and_resend(client: TestClient, deps: Deps) -> None:
+    tx = post(client).json()["transactionId"]
+    pending = client.get(f"/api/payments/{tx}", headers={"X-API-Key": KEY_A}).json()
+    assert pending["webhook"] is None
+    no_webhook_yet = client.post(f"/api/payments/{tx}/webhook/resend", headers={"X-API-Key": KEY_A})
+    assert no_webhook_yet.status_code == 409
+
+    record = deps.pending.records[tx]
+    deps.reader.records[tx] = record.model_copy(update={"status": PaymentStatus.SUCCEEDED})
+    at = FixedClock().now()
+    deps.deliveries.create(
+        Delivery(
+            webhook_id(tx),
+            tx,
+            "mer_a",
+            "https://shop.example/h",
+            b"{}",
+            DeliveryStatus.FAILED,
+            None,
+            at,
+            (DeliveryAttempt(at, 500, None, 3.0),),
+        )
+    )
+    shown = client.get(f"/api/payments/{tx}", headers={"X-API-Key": KEY_A}).json()["webhook"]
+    assert shown == {
+        "webhookId": webhook_id(tx),
+        "status": "failed",
+        "attempts": 1,
+        "lastResponseCode": 500,
+        "lastError": None,
+        "nextAttemptAt": None,
+    }
+    assert (
+        client.post(f"/api/payments/{tx}/webhook/resend", headers={"X-API-Key": KEY_B}).status_code
+        == 404
+    )
+    resend = client.post(f"/api/payments/{tx}/webhook/resend", headers={"X-API-Key": KEY_A})
+    assert resend.status_code == 202
+    assert resend.json()["webhookId"] == webhook_id(tx) and resend.json()["status"] == "scheduled"
+    assert deps.deliveries.get(webhook_id(tx)).status is DeliveryStatus.SCHEDULED
