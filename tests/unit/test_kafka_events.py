@@ -15,8 +15,9 @@ from functions.process.service import ProcessService
 from harness.template import REPO_ROOT
 from tests.fakes import FakePublisher
 
-SAMPLES = sorted((REPO_ROOT / "events" / "process").glob("*.json")) + [
-    REPO_ROOT / "events" / "notify" / "payment-processed.json"
+SAMPLES = [
+    *sorted((REPO_ROOT / "events" / "process").glob("*.json")),
+    REPO_ROOT / "events" / "notify" / "payment-processed.json",
 ]
 # AWS Lambda developer guide, "Using Lambda with self-managed Apache Kafka": record fields.
 RECORD_FIELDS = {
