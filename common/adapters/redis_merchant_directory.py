@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -28,7 +29,9 @@ import redis
 
 from common.adapters.redis_connection import KEY_PREFIX, as_text, redis_errors
 from common.domain.ports import Merchant
-from common.security.sealed_box import SealedBox
+from common.security.sealed_box import SealedBox, SealedBoxError
+
+log = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "pgk_"
 MAX_API_KEY_LENGTH = 200
@@ -117,9 +120,19 @@ class RedisMerchantDirectory:
         return NewMerchant(merchant_id, name, api_key, webhook_secret)
 
     def webhook_secret(self, merchant_id: str) -> str | None:
+        """The merchant's signing secret; None if unknown or sealed with another key (a
+        merchant from another environment): nothing can be signed for it here."""
         with redis_errors():
             sealed = self._r.hget(f"{KEY_PREFIX}merchant:{merchant_id}", "webhookSecret")
-        return self._box.open(as_text(sealed), _ctx(merchant_id)).decode() if sealed else None
+        if not sealed:
+            return None
+        try:
+            return self._box.open(as_text(sealed), _ctx(merchant_id)).decode()
+        except SealedBoxError:
+            log.warning(
+                "webhook secret does not open with this key", extra={"merchantId": merchant_id}
+            )
+            return None
 
     def list(self) -> list[MerchantInfo]:
         with redis_errors():

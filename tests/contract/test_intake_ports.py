@@ -155,3 +155,11 @@ def test_deliveries_create_once_due_and_reschedule(deliveries: Any) -> None:
     again = deliveries.reschedule(d.webhook_id, t0 + timedelta(hours=1))
     assert again.status is DeliveryStatus.SCHEDULED and again.body == d.body
     assert deliveries.reschedule("evt_missing", t0) is None
+
+
+@real
+def test_a_secret_sealed_with_another_key_is_none_not_a_crash(redis_client: redis.Redis) -> None:
+    created = RedisMerchantDirectory(redis_client, SealedBox(bytes(32))).create("Elsewhere")
+    other_key = RedisMerchantDirectory(redis_client, SealedBox(bytes(range(32))))
+    assert other_key.webhook_secret(created.merchant_id) is None
+    assert other_key.webhook_secret("mer_unknown") is None
