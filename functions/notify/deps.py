@@ -45,7 +45,10 @@ class NotifyRuntime:
             publisher=self.publisher,
             clock=SystemClock(),
             policy=NotifyPolicy(
-                s.retry_schedule, s.allow_private_webhook_urls, s.webhook_dlq_topic
+                s.retry_schedule,
+                s.allow_private_webhook_urls,
+                s.webhook_dlq_topic,
+                first_attempt_lease_s=s.webhook_timeout_s + 20,
             ),
         )
 

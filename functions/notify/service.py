@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from common.domain.events import PaymentProcessed
@@ -53,6 +53,9 @@ class NotifyPolicy:
     schedule: Sequence[float]
     allow_private_urls: bool
     dead_letter_topic: str
+    first_attempt_lease_s: float = 30.0
+    """A new delivery is due for the scheduled run only after this long: its first attempt
+    belongs to the batch that created it, unless that one died before recording it."""
 
 
 class NotifyService:
@@ -85,7 +88,7 @@ class NotifyService:
             url=event.webhook_url,
             body=webhook_body(event),
             status=DeliveryStatus.SCHEDULED,
-            next_attempt_at=now,
+            next_attempt_at=now + timedelta(seconds=self._policy.first_attempt_lease_s),
             created_at=now,
         )
         return delivery if self._deliveries.create(delivery) else None

@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+from common.domain.events import PaymentProcessed
+from common.domain.payment import CardSummary
 from common.domain.webhooks import (
     Delivery,
     DeliveryAttempt,
@@ -7,6 +9,8 @@ from common.domain.webhooks import (
     after_attempt,
     webhook_id,
 )
+from functions.notify.service import NotifyPolicy, NotifyService
+from tests.fakes import FakePublisher, FakeWebhookDeliveries, FixedClock
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SCHEDULE = [5, 300, 1800]
@@ -47,3 +51,36 @@ def test_a_late_attempt_is_not_rescheduled_into_the_past() -> None:
     d = after_attempt(fresh(), fail(T0), SCHEDULE)
     d = after_attempt(d, fail(late), SCHEDULE)
     assert d.next_attempt_at == late  # due at T0+300 s, which has passed: now
+
+
+def test_a_new_delivery_is_left_to_its_batch_before_the_scheduler_takes_it() -> None:
+    store = FakeWebhookDeliveries()
+    clock = FixedClock()
+    service = NotifyService(
+        deliveries=store,
+        sender=None,
+        secret_of=lambda _m: None,  # type: ignore[arg-type]
+        resolve=lambda _h: ["93.184.216.34"],
+        publisher=FakePublisher(),
+        clock=clock,
+        policy=NotifyPolicy([5], False, "webhooks.dlq", first_attempt_lease_s=30),
+    )
+    event = PaymentProcessed(
+        event_id="e",
+        occurred_at=T0,
+        transaction_id="tx",
+        merchant_id="m",
+        status="succeeded",
+        amount_minor=1,
+        currency="EUR",
+        webhook_url="https://shop.example/h",
+        card=CardSummary(brand="visa", last4="4242", exp_month=1, exp_year=2030, fingerprint="f"),
+        attempts=1,
+        created_at=T0,
+        processed_at=T0,
+    )
+    created = service.accept(event)
+    assert created is not None and service.accept(event) is None  # one delivery per payment
+    assert service.due() == []  # the batch that created it sends it first
+    clock.at = clock.at + timedelta(seconds=31)
+    assert [d.webhook_id for d in service.due()] == [webhook_id("tx")]
