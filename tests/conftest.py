@@ -12,6 +12,8 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pymongo
 import pytest
@@ -83,38 +85,45 @@ def mongo_db(infra: InfraSettings) -> Iterator[pymongo.database.Database[dict[st
     client.close()
 
 
-BANK_PORT = 18081
-
-
-@pytest.fixture(scope="session")
-def bank_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The bank simulator as its own process on a test port (python -m harness bank)."""
-    log_path = tmp_path_factory.mktemp("bank") / "bank.log"
-    with log_path.open("wb") as log:
+@contextmanager
+def harness_server(args: list[str], ready_path: str, port: int, log_dir: Path) -> Iterator[str]:
+    """`python -m harness <args> --port <port>` as its own process, until the test session
+    ends; fails (never skips) with the server's log if it does not answer `ready_path`."""
+    log_path = log_dir / "server.log"
+    with log_path.open("wb") as log:  # a file, not a pipe: an unread pipe blocks the server
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "bank", "--port", str(BANK_PORT)],
+            [sys.executable, "-m", "harness", *args, "--port", str(port)],
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{BANK_PORT}"
-    deadline = time.monotonic() + 30
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
     while True:
         try:
-            requests.get(f"{url}/control", timeout=1)
+            requests.get(f"{url}{ready_path}", timeout=2)
             break
         except requests.ConnectionError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail(f"bank simulator did not start:\n{log_path.read_text()}")
+                pytest.fail(f"{args[0]} did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.1)
-    yield url
-    proc.terminate()  # uvicorn waits for open requests: the 0259 card's hang lasts 60 s
     try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+        yield url
+    finally:
+        proc.terminate()  # uvicorn waits for open requests (the 0259 card hangs for 60 s)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def bank_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bank simulator on a test port."""
+    with harness_server(["bank"], "/control", 18081, tmp_path_factory.mktemp("bank")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -125,31 +134,9 @@ def bank(bank_url: str) -> Iterator[str]:
     requests.post(f"{bank_url}/control/reset", timeout=5)
 
 
-RECEIVER_PORT = 18082
-
-
 @pytest.fixture(scope="session")
 def receiver_url(infra: InfraSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The demo webhook receiver as its own process on a test port."""
-    log_path = tmp_path_factory.mktemp("receiver") / "receiver.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "receiver", "--port", str(RECEIVER_PORT)],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{RECEIVER_PORT}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{url}/received", timeout=1)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"receiver did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-    yield url
-    proc.kill()
-    proc.wait(timeout=5)
+    """The demo webhook receiver on a test port (merchants' secrets from the real Redis)."""
+    log_dir = tmp_path_factory.mktemp("receiver")
+    with harness_server(["receiver"], "/received", 18082, log_dir) as url:
+        yield url

@@ -82,6 +82,21 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_API_KEY_PARAM = {
+    "name": "X-API-Key",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def _check_transaction_id(transaction_id: str) -> None:
+    if len(transaction_id) > 64:
+        raise ValidationFailedError(
+            "transactionId is too long", [FieldProblem("transactionId", "at most 64 characters")]
+        )
+
+
 def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
     @app.post(
         "/api/payments",
@@ -98,12 +113,7 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
                 },
             },
             "parameters": [
-                {
-                    "name": "X-API-Key",
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string"},
-                },
+                _API_KEY_PARAM,
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
@@ -122,24 +132,11 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         "/api/payments/{transactionId}",
         response_model=PaymentOut,
         responses=_ERRORS,
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": "X-API-Key",
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-            ]
-        },
+        openapi_extra={"parameters": [_API_KEY_PARAM]},
     )
     def get_payment(transactionId: str, request: Request) -> PaymentOut:
         merchant = _authenticate(deps, request)
-        if len(transactionId) > 64:
-            raise ValidationFailedError(
-                "transactionId is too long",
-                [FieldProblem("transactionId", "at most 64 characters")],
-            )
+        _check_transaction_id(transactionId)
         return payment_out(*deps.service().get(merchant, transactionId))
 
     @app.post(
@@ -147,24 +144,11 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         status_code=202,
         response_model=ResendAccepted,
         responses=_ERRORS,
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": "X-API-Key",
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-            ]
-        },
+        openapi_extra={"parameters": [_API_KEY_PARAM]},
     )
     def resend_webhook(transactionId: str, request: Request) -> JSONResponse:
         merchant = _authenticate(deps, request)
-        if len(transactionId) > 64:
-            raise ValidationFailedError(
-                "transactionId is too long",
-                [FieldProblem("transactionId", "at most 64 characters")],
-            )
+        _check_transaction_id(transactionId)
         delivery = deps.service().resend_webhook(merchant, transactionId)
         body = ResendAccepted(
             webhook_id=delivery.webhook_id,
