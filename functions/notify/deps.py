@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache, cached_property
 
 from common.adapters.dns_resolver import resolve_host
 from common.adapters.http_webhook_sender import HttpWebhookSender
-from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_client
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.config import NotifySettings, notify_settings
+from common.kafka_function_runtime import KafkaFunctionRuntime
 from common.security.sealed_box import SealedBox, decode_key
 from common.structured_logging import configure_logging
 from common.system_clock import SystemClock
 from functions.notify.service import NotifyPolicy, NotifyService
 
 
-class NotifyRuntime:
+class NotifyRuntime(KafkaFunctionRuntime):
     def __init__(self, settings: NotifySettings) -> None:
+        super().__init__(settings.kafka_bootstrap_servers, settings.notify_concurrency, "webhook")
         self.settings = settings
-
-    @cached_property
-    def publisher(self) -> KafkaEventPublisher:
-        return KafkaEventPublisher(self.settings.kafka_bootstrap_servers)
-
-    @cached_property
-    def executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(self.settings.notify_concurrency, "webhook")
 
     @cached_property
     def service(self) -> NotifyService:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache, cached_property
 
 import pybreaker
 
 from common.adapters.http_bank_client import HttpBankClient
-from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
 from common.adapters.mongo_payment_reader import PAYMENTS
 from common.adapters.redis_connection import KEY_PREFIX, redis_client
 from common.config import ProcessSettings, process_settings
+from common.kafka_function_runtime import KafkaFunctionRuntime
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
 from common.security.sealed_box import SealedBox, decode_key
@@ -23,17 +22,10 @@ from functions.process.resilience import ResilientBank, shared_breaker
 from functions.process.service import ProcessPolicy, ProcessService
 
 
-class ProcessRuntime:
+class ProcessRuntime(KafkaFunctionRuntime):
     def __init__(self, settings: ProcessSettings) -> None:
+        super().__init__(settings.kafka_bootstrap_servers, settings.process_concurrency, "payment")
         self.settings = settings
-
-    @cached_property
-    def publisher(self) -> KafkaEventPublisher:
-        return KafkaEventPublisher(self.settings.kafka_bootstrap_servers)
-
-    @cached_property
-    def executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(self.settings.process_concurrency, "payment")
 
     @cached_property
     def breaker(self) -> pybreaker.CircuitBreaker:

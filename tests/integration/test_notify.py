@@ -88,6 +88,15 @@ def delivery(infra: InfraSettings, tx: str) -> dict[str, Any]:
     return doc
 
 
+def run_schedule_until_final(handler: Any, infra: InfraSettings, tx: str) -> None:
+    """Fire the scheduled run, as the harness would, until the delivery is final."""
+    deadline = time.monotonic() + 20
+    while delivery(infra, tx)["status"] == "scheduled":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        handler(scheduled_event("test"), Context())
+
+
 @pytest.fixture
 def shop(infra: InfraSettings, receiver_url: str) -> tuple[str, str]:
     new = merchant_directory(infra).create("Notify Shop")
@@ -128,11 +137,7 @@ def test_three_500s_then_delivered_on_the_fourth_with_the_same_id(
     event = processed(mid, url)
     with notify_handler(monkeypatch) as handler:
         handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
-        deadline = time.monotonic() + 20
-        while delivery(infra, event.transaction_id)["status"] == "scheduled":
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
-            handler(scheduled_event("test"), Context())
+        run_schedule_until_final(handler, infra, event.transaction_id)
     rows = received(receiver_url, transactionId=event.transaction_id)
     assert [(r["attempt"], r["status_answered"]) for r in rows] == [
         (1, 500),
@@ -163,11 +168,7 @@ def test_exhausted_deliveries_fail_and_are_dead_lettered(
     start = end_offsets(infra, "webhooks.dlq")
     with notify_handler(monkeypatch, WEBHOOK_RETRY_SCHEDULE_S="0.2,0.2") as handler:
         handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
-        deadline = time.monotonic() + 20
-        while delivery(infra, event.transaction_id)["status"] == "scheduled":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-            handler(scheduled_event("test"), Context())
+        run_schedule_until_final(handler, infra, event.transaction_id)
     assert delivery(infra, event.transaction_id)["status"] == "failed"
     assert len(received(receiver_url, transactionId=event.transaction_id)) == 3
     dead = [
