@@ -131,6 +131,17 @@ class FakeWebhookDeliveries:
     def save(self, delivery: Delivery) -> None:
         self.rows[delivery.webhook_id] = delivery
 
+    def claim(self, delivery: Delivery, until: datetime) -> bool:
+        found = self.rows.get(delivery.webhook_id)
+        if (
+            found is None
+            or found.status is not DeliveryStatus.SCHEDULED
+            or found.next_attempt_at != delivery.next_attempt_at
+        ):
+            return False
+        self.rows[delivery.webhook_id] = replace(found, next_attempt_at=until)
+        return True
+
     def get(self, webhook_id: str) -> Delivery | None:
         return self.rows.get(webhook_id)
 

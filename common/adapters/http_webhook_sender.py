@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -16,6 +17,8 @@ class HttpWebhookSender:
     def __init__(self, timeout_s: float, pool_size: int = 32) -> None:
         self._timeout_s = timeout_s
         self._session = requests.Session()
+        self._session.trust_env = False  # no proxies or .netrc credentials for merchant URLs
+        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # none kept
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -33,6 +36,7 @@ class HttpWebhookSender:
                 },
                 timeout=self._timeout_s,
                 allow_redirects=False,
+                stream=True,  # the status is all we need: never read a (huge, slow) body
             )
             response.close()
             code, error = response.status_code, None

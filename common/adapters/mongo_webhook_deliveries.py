@@ -36,6 +36,18 @@ class MongoWebhookDeliveries:
             except DuplicateKeyError:
                 return False
 
+    def claim(self, delivery: Delivery, until: datetime) -> bool:
+        with mongo_errors():
+            doc = self._c.find_one_and_update(
+                {
+                    "_id": delivery.webhook_id,
+                    "status": DeliveryStatus.SCHEDULED.value,
+                    "nextAttemptAt": delivery.next_attempt_at,
+                },
+                {"$set": {"nextAttemptAt": until}},
+            )
+        return doc is not None
+
     def save(self, delivery: Delivery) -> None:
         doc = _doc(delivery)
         doc.pop("_id")

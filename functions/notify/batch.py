@@ -45,6 +45,19 @@ def handle_batch(
             continue
         try:
             delivery = service.accept(processed)
+        except PermanentError as exc:
+            try:
+                dead_letter(
+                    dead_letters,
+                    dead_letter_topic,
+                    record,
+                    reason=str(exc),
+                    condition=POISON,
+                    function="NotifyFunction",
+                )
+            except TransientError:
+                failed.append(record)
+            continue
         except TransientError as exc:
             log.warning("delivery not recorded, will be redelivered", extra={"reason": str(exc)})
             failed.append(record)
@@ -55,9 +68,9 @@ def handle_batch(
     for future in futures:
         try:
             future.result()
-        except TransientError as exc:
-            # The delivery exists and is due: the scheduled run will send it. Retrying the
-            # record would find it created and do nothing, so the record is done.
+        except Exception as exc:
+            # The delivery exists and becomes due after its lease: the scheduled run sends
+            # it. Retrying the record would find it created and do nothing.
             log.warning("first attempt not recorded", extra={"reason": str(exc)})
     return {
         "batchItemFailures": [

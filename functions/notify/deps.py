@@ -40,7 +40,8 @@ class NotifyRuntime(KafkaFunctionRuntime):
                 s.retry_schedule,
                 s.allow_private_webhook_urls,
                 s.webhook_dlq_topic,
-                first_attempt_lease_s=s.webhook_timeout_s + 20,
+                # a batch of 100 on 16 threads: up to 7 rounds of one timeout each
+                first_attempt_lease_s=s.webhook_timeout_s * 8 + 20,
             ),
         )
 

@@ -18,9 +18,8 @@ MAX_DUE_PER_RUN = 200
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     runtime = notify_runtime()
     if isinstance(event, dict) and event.get("source") == "aws.events":
-        due = runtime.service.due(MAX_DUE_PER_RUN)
-        results = list(runtime.executor.map(runtime.service.deliver, due))
-        return {"due": len(due), "delivered": sum(r.status.value == "delivered" for r in results)}
+        due, delivered = runtime.service.deliver_due(runtime.executor, MAX_DUE_PER_RUN)
+        return {"due": due, "delivered": delivered}
     return handle_batch(
         event,
         service=runtime.service,

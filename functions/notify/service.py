@@ -16,11 +16,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from common.domain.errors import PermanentError, TransientError
 from common.domain.events import PaymentProcessed
+from common.domain.money import MoneyError
 from common.domain.ports import Clock, EventPublisher
 from common.domain.webhook_url import Resolver, WebhookUrlError, check_webhook_url
 from common.domain.webhooks import (
@@ -38,6 +41,10 @@ log = logging.getLogger("paygate.notify")
 
 class DeliveryStore(Protocol):
     def create(self, delivery: Delivery) -> bool: ...
+
+    def claim(self, delivery: Delivery, until: datetime) -> bool:
+        """Push a due delivery's next attempt to `until` if nobody changed it meanwhile."""
+        ...
 
     def save(self, delivery: Delivery) -> None: ...
 
@@ -81,12 +88,16 @@ class NotifyService:
     def accept(self, event: PaymentProcessed) -> Delivery | None:
         """The new delivery to send now, or None if this payment's webhook exists already."""
         now = self._clock.now()
+        try:
+            body = webhook_body(event)
+        except MoneyError as exc:  # schema-valid, yet not a payment we could have made
+            raise PermanentError(f"PaymentProcessed unusable: {exc}") from None
         delivery = Delivery(
             webhook_id=webhook_id(event.transaction_id),
             transaction_id=event.transaction_id,
             merchant_id=event.merchant_id,
             url=event.webhook_url,
-            body=webhook_body(event),
+            body=body,
             status=DeliveryStatus.SCHEDULED,
             next_attempt_at=now + timedelta(seconds=self._policy.first_attempt_lease_s),
             created_at=now,
@@ -96,9 +107,9 @@ class NotifyService:
     def deliver(self, delivery: Delivery) -> Delivery:
         attempt = self._attempt(delivery)
         updated = after_attempt(delivery, attempt, self._policy.schedule)
-        self._deliveries.save(updated)
         if updated.status is DeliveryStatus.FAILED:
-            self._dead_letter(updated)
+            self._dead_letter(updated)  # first: if Kafka refuses, the delivery stays due
+        self._deliveries.save(updated)
         log.info(
             "webhook attempt",
             extra={
@@ -112,18 +123,47 @@ class NotifyService:
         return updated
 
     def due(self, limit: int = 100) -> list[Delivery]:
-        return self._deliveries.due(self._clock.now(), limit)
+        """Deliveries due now, each claimed (pushed back by the lease) so that an overlapping
+        run or the batch path does not send it at the same time."""
+        now = self._clock.now()
+        lease = timedelta(seconds=self._policy.first_attempt_lease_s)
+        claimed = []
+        for delivery in self._deliveries.due(now, limit):
+            if self._deliveries.claim(delivery, now + lease):
+                claimed.append(delivery)
+        return claimed
+
+    def deliver_due(self, executor: Executor, limit: int = 100) -> tuple[int, int]:
+        """Send what is due; one failing delivery does not cancel the others."""
+        futures = [executor.submit(self.deliver, d) for d in self.due(limit)]
+        delivered = 0
+        for future in futures:
+            try:
+                delivered += future.result().status is DeliveryStatus.DELIVERED
+            except Exception:
+                log.exception("scheduled delivery failed")
+        return len(futures), delivered
 
     def _attempt(self, delivery: Delivery) -> DeliveryAttempt:
+        """One attempt, always recorded as one: whatever goes wrong is its error, so a
+        delivery never stays due without a trace (and never blocks the ones behind it)."""
         now = self._clock.now()
         try:
             check_webhook_url(delivery.url, self._resolve, self._policy.allow_private_urls)
         except WebhookUrlError as exc:
             return DeliveryAttempt(now, None, f"refused: {exc}", 0.0)
-        secret = self._secret_of(delivery.merchant_id)
+        except TransientError as exc:
+            return DeliveryAttempt(now, None, f"not attempted: {exc}", 0.0)
+        try:
+            secret = self._secret_of(delivery.merchant_id)
+        except TransientError as exc:
+            return DeliveryAttempt(now, None, f"not attempted: {exc}", 0.0)
         if secret is None:
             return DeliveryAttempt(now, None, "merchant has no webhook secret", 0.0)
-        headers = sign_webhook(secret, delivery.webhook_id, int(time.time()), delivery.body)
+        try:
+            headers = sign_webhook(secret, delivery.webhook_id, int(time.time()), delivery.body)
+        except Exception:  # a secret that is not whsec_<base64>
+            return DeliveryAttempt(now, None, "merchant's webhook secret is unusable", 0.0)
         return self._sender.send(delivery.url, delivery.body, headers)
 
     def _dead_letter(self, delivery: Delivery) -> None:

@@ -155,6 +155,10 @@ def test_deliveries_create_once_due_and_reschedule(deliveries: Any) -> None:
     again = deliveries.reschedule(d.webhook_id, t0 + timedelta(hours=1))
     assert again.status is DeliveryStatus.SCHEDULED and again.body == d.body
     assert deliveries.reschedule("evt_missing", t0) is None
+    due = deliveries.due(t0 + timedelta(hours=2), 10)[0]
+    assert deliveries.claim(due, t0 + timedelta(hours=3)) is True
+    assert deliveries.claim(due, t0 + timedelta(hours=4)) is False  # someone got there first
+    assert deliveries.get(d.webhook_id).next_attempt_at == t0 + timedelta(hours=3)
 
 
 @real

@@ -213,3 +213,25 @@ def test_a_hanging_merchant_does_not_hold_up_a_healthy_one(
     (fast_row,) = received(receiver_url, transactionId=fast.transaction_id)
     assert fast_row["received_at"] - started < 2  # not behind the 3 s hang
     assert delivery(infra, slow.transaction_id)["status"] == "delivered"
+
+
+def test_a_corrupt_event_is_dead_lettered_and_the_rest_delivered(
+    infra: InfraSettings,
+    receiver_url: str,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mid, url = shop
+    good = processed(mid, url)
+    bad = processed(mid, url).model_copy(update={"currency": "ZZZ"})  # passes the schema only
+    start = end_offsets(infra, "payments.processed.dlq")
+    with notify_handler(monkeypatch) as handler:
+        result = handler(
+            kafka_event(bad.to_json(), b"{garbage", good.to_json(), topic="payments.processed"),
+            Context(),
+        )
+    assert result == {"batchItemFailures": []}
+    assert delivery(infra, good.transaction_id)["status"] == "delivered"
+    dead = read_since(infra, "payments.processed.dlq", start)
+    assert sorted(m.value() for m in dead) == sorted([bad.to_json(), b"{garbage"])
+    assert all(dict(m.headers())["dlq.condition"] == b"PoisonRecord" for m in dead)

@@ -1,5 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from common.domain.errors import PermanentError, TransientError
 from common.domain.events import PaymentProcessed
 from common.domain.payment import CardSummary
 from common.domain.webhooks import (
@@ -84,3 +87,50 @@ def test_a_new_delivery_is_left_to_its_batch_before_the_scheduler_takes_it() -> 
     assert service.due() == []  # the batch that created it sends it first
     clock.at = clock.at + timedelta(seconds=31)
     assert [d.webhook_id for d in service.due()] == [webhook_id("tx")]
+
+
+def service_with(store: FakeWebhookDeliveries, secret_of: object) -> NotifyService:
+    return NotifyService(
+        deliveries=store,
+        sender=None,
+        secret_of=secret_of,  # type: ignore[arg-type]
+        resolve=lambda _h: ["93.184.216.34"],
+        publisher=FakePublisher(),
+        clock=FixedClock(),
+        policy=NotifyPolicy([5], False, "webhooks.dlq", first_attempt_lease_s=30),
+    )
+
+
+def sample(currency: str = "EUR", tx: str = "tx") -> PaymentProcessed:
+    return PaymentProcessed(
+        event_id="e",
+        occurred_at=T0,
+        transaction_id=tx,
+        merchant_id="m",
+        status="succeeded",
+        amount_minor=1,
+        currency=currency,
+        webhook_url="https://shop.example/h",
+        card=CardSummary(brand="visa", last4="4242", exp_month=1, exp_year=2030, fingerprint="f"),
+        attempts=1,
+        created_at=T0,
+        processed_at=T0,
+    )
+
+
+def test_a_schema_valid_but_impossible_event_is_a_permanent_error() -> None:
+    with pytest.raises(PermanentError, match="unusable"):
+        service_with(FakeWebhookDeliveries(), lambda _m: None).accept(sample(currency="ZZZ"))
+
+
+def test_an_attempt_that_cannot_even_start_is_recorded_not_raised() -> None:
+    def down(_merchant: str) -> str:
+        raise TransientError("redis", "ConnectionError")
+
+    store = FakeWebhookDeliveries()
+    service = service_with(store, down)
+    created = service.accept(sample())
+    assert created is not None
+    after = service.deliver(created)
+    assert after.status is DeliveryStatus.SCHEDULED
+    assert after.attempts[0].error == "not attempted: redis unavailable: ConnectionError"
