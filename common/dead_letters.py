@@ -7,11 +7,14 @@ for a Kafka topic carries the records themselves with per-record metadata).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
-from common.domain.errors import PermanentError
+from common.domain.errors import PermanentError, TransientError
 from common.domain.ports import EventPublisher
 from common.lambda_kafka import KafkaRecord
+
+log = logging.getLogger("paygate.dead_letters")
 
 POISON = "PoisonRecord"
 RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
@@ -43,3 +46,18 @@ def dead_letter(
     except PermanentError:
         key = (record.key or "").encode()
     publisher.publish(topic, key, value, headers)
+
+
+def set_aside_poison(
+    publisher: EventPublisher, topic: str, record: KafkaRecord, reason: str, function: str
+) -> bool:
+    """Dead-letter a record no retry can fix; False if Kafka refused it (hand it back)."""
+    log.warning(
+        "poison record dead-lettered",
+        extra={"source": f"{record.topic}/{record.partition}/{record.offset}", "reason": reason},
+    )
+    try:
+        dead_letter(publisher, topic, record, reason=reason, condition=POISON, function=function)
+    except TransientError:
+        return False
+    return True

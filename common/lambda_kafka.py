@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -117,3 +117,13 @@ def _b64(text: str, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise PermanentError(f"record {what} is not valid base64") from None
+
+
+def batch_item_failures(failed: Sequence[KafkaRecord]) -> dict[str, list[dict[str, Any]]]:
+    """The partial batch response (ReportBatchItemFailures) naming these records."""
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": {"partition": f"{r.topic}-{r.partition}", "offset": r.offset}}
+            for r in failed
+        ]
+    }

@@ -6,12 +6,12 @@ import logging
 from concurrent.futures import Executor
 from typing import Any
 
-from common.dead_letters import POISON, dead_letter
+from common.dead_letters import set_aside_poison
 from common.domain.errors import PermanentError, TransientError
 from common.domain.events import PaymentProcessed, parse_event
 from common.domain.ports import EventPublisher
 from common.domain.webhooks import Delivery
-from common.lambda_kafka import KafkaRecord, parse_kafka_event
+from common.lambda_kafka import KafkaRecord, batch_item_failures, parse_kafka_event
 from functions.notify.service import NotifyService
 
 log = logging.getLogger("paygate.notify")
@@ -31,31 +31,17 @@ def handle_batch(
         try:
             processed = parse_event(PaymentProcessed, record.value_bytes())
         except PermanentError as exc:
-            try:
-                dead_letter(
-                    dead_letters,
-                    dead_letter_topic,
-                    record,
-                    reason=str(exc),
-                    condition=POISON,
-                    function="NotifyFunction",
-                )
-            except TransientError:
+            if not set_aside_poison(
+                dead_letters, dead_letter_topic, record, str(exc), "NotifyFunction"
+            ):
                 failed.append(record)
             continue
         try:
             delivery = service.accept(processed)
         except PermanentError as exc:
-            try:
-                dead_letter(
-                    dead_letters,
-                    dead_letter_topic,
-                    record,
-                    reason=str(exc),
-                    condition=POISON,
-                    function="NotifyFunction",
-                )
-            except TransientError:
+            if not set_aside_poison(
+                dead_letters, dead_letter_topic, record, str(exc), "NotifyFunction"
+            ):
                 failed.append(record)
             continue
         except TransientError as exc:
@@ -72,9 +58,4 @@ def handle_batch(
             # The delivery exists and becomes due after its lease: the scheduled run sends
             # it. Retrying the record would find it created and do nothing.
             log.warning("first attempt not recorded", extra={"reason": str(exc)})
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": {"partition": f"{r.topic}-{r.partition}", "offset": r.offset}}
-            for r in failed
-        ]
-    }
+    return batch_item_failures(failed)

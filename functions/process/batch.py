@@ -14,11 +14,11 @@ import logging
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from common.dead_letters import POISON, dead_letter
+from common.dead_letters import set_aside_poison
 from common.domain.errors import PermanentError, TransientError
 from common.domain.events import PaymentRequested, parse_event
 from common.domain.ports import EventPublisher
-from common.lambda_kafka import KafkaRecord, parse_kafka_event
+from common.lambda_kafka import KafkaRecord, batch_item_failures, parse_kafka_event
 from functions.process.service import ProcessService, Result
 
 log = logging.getLogger("paygate.process")
@@ -40,19 +40,9 @@ def handle_batch(
         try:
             request = parse_event(PaymentRequested, record.value_bytes())
         except PermanentError as exc:
-            log.warning(
-                "poison record dead-lettered", extra={"source": _where(record), "reason": str(exc)}
-            )
-            try:
-                dead_letter(
-                    dead_letters,
-                    dead_letter_topic,
-                    record,
-                    reason=str(exc),
-                    condition=POISON,
-                    function="ProcessFunction",
-                )
-            except TransientError:
+            if not set_aside_poison(
+                dead_letters, dead_letter_topic, record, str(exc), "ProcessFunction"
+            ):
                 not_dead_lettered.append(record)  # Kafka refused it: hand it back, retry later
             continue
         if request.transaction_id in futures:
@@ -79,13 +69,4 @@ def handle_batch(
             failed.append(record)
     failed_tx = {tx for tx, (rec, _f) in futures.items() if rec in failed}
     failed += [record for record, tx in duplicates if tx in failed_tx]
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": {"partition": f"{r.topic}-{r.partition}", "offset": r.offset}}
-            for r in failed
-        ]
-    }
-
-
-def _where(record: KafkaRecord) -> str:
-    return f"{record.topic}/{record.partition}/{record.offset}"
+    return batch_item_failures(failed)
