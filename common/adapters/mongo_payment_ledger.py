@@ -7,7 +7,8 @@
     declineCode, failureReason, bankReference
     statusHistory     [{status, at}]
     bankAttempts      [{at, latencyMs, result, detail}]
-    outcomePublished  true once PaymentProcessed was acknowledged by Kafka (the outbox flag)
+    outcomePublished  written true with the outcome, which is recorded only after Kafka
+                      acknowledged its PaymentProcessed
 
 The card appears as brand/last4/fingerprint only; the token never reaches the database.
 The read side (MongoPaymentReader) parses the same document as a PaymentRecord.
@@ -121,10 +122,6 @@ class MongoPaymentLedger:
             raise TransientError("mongodb", "payment to decide is missing")
         return _entry(doc)
 
-    def mark_published(self, transaction_id: str) -> None:
-        with mongo_errors():
-            self._payments.update_one({"_id": transaction_id}, {"$set": {"outcomePublished": True}})
-
 
 def _attempts(entry: LedgerEntry, new: Sequence[BankAttempt]) -> list[dict[str, Any]]:
     return [
@@ -154,5 +151,4 @@ def _entry(doc: dict[str, Any]) -> LedgerEntry:
         ),
         outcome=outcome,
         processed_at=doc.get("processedAt"),
-        outcome_published=bool(doc.get("outcomePublished")),
     )

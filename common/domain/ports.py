@@ -165,7 +165,6 @@ class LedgerEntry:
     bank_attempts: tuple[BankAttempt, ...] = ()
     outcome: Outcome | None = None
     processed_at: datetime | None = None
-    outcome_published: bool = False
 
     @property
     def attempts(self) -> int:
@@ -194,8 +193,6 @@ class PaymentLedger(Protocol):
         unless an outcome is recorded already; return the recorded one (one write: the
         database is the bottleneck)."""
         ...
-
-    def mark_published(self, transaction_id: str) -> None: ...
 
 
 class WebhookDeliveries(Protocol):

@@ -1,11 +1,11 @@
-"""process_payment: claim, authorize once, record, publish. Over ports only.
+"""process_payment: claim, authorize once, publish, record. Over ports only.
 
 Exactly-once effect on at-least-once input:
 - the claim is an insert against the payments collection's unique `_id` (transaction id);
 - the bank is called with the transaction id as its idempotency key, so a repeat returns
   the first answer instead of charging again;
-- a recorded outcome is never recomputed: a redelivered event only republishes it, and only
-  if its publication was not confirmed (the `outcomePublished` flag, set after the ack).
+- an outcome is recorded only after its PaymentProcessed was acknowledged, and a recorded
+  outcome is never recomputed: a redelivered event of a decided payment has nothing to do.
 """
 
 from __future__ import annotations
@@ -79,9 +79,6 @@ class ProcessService:
         """
         entry = self._ledger.claim(request, self._clock.now())
         if entry.outcome is not None:
-            if not entry.outcome_published:  # recorded by an older flow that published after
-                self._publish(request, entry.outcome, entry.attempts, entry.processed_at)
-                self._ledger.mark_published(request.transaction_id)
             return Result.DONE
         attempts: list[BankAttempt] = []
         decided = self._decide(request, entry, invocation_deadline, attempts.append)
@@ -141,10 +138,9 @@ class ProcessService:
         request: PaymentRequested,
         outcome: Outcome,
         attempts: int,
-        processed_at: datetime | None,
+        processed_at: datetime,
     ) -> None:
         tx = request.transaction_id
-        processed_at = processed_at or self._clock.now()
         event = PaymentProcessed(
             event_id=str(uuid.uuid5(_PROCESSED_NS, tx)),
             occurred_at=processed_at,
