@@ -73,12 +73,13 @@ def _up(s: InfraSettings) -> int:
     for component, state in stack.up(s):
         _print_component(component, state)
     _out()
-    _out(f"API: http://{stack.API_HOST}:{stack.API_PORT}   (logs in {s.run_dir})")
+    _out(f"API: {s.api_url}   (logs in {s.run_dir})")
     _out("Create a merchant:  .venv/bin/python -m harness keys create --merchant 'My Shop'")
     _out(
-        f"Then:  curl -si http://{stack.API_HOST}:{stack.API_PORT}/api/payments "
+        f"Then:  curl -si {s.api_url}/api/payments "
         "-H 'X-API-Key: <apiKey>' -H 'Content-Type: application/json' -d "
-        """'{"amount":"49.99","currency":"EUR","webhookUrl":"http://127.0.0.1:8082/hooks","""
+        """'{"amount":"49.99","currency":"EUR","webhookUrl":"""
+        f'"{s.receiver_url}/hooks",'
         """"card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}}'"""
     )
     return 0
@@ -156,8 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke = keys_sub.add_parser("revoke", help="revoke every API key of a merchant")
     revoke.add_argument("merchant_id")
     api = sub.add_parser("api", help="serve the HTTP API in the foreground")
-    api.add_argument("--host", default=stack.API_HOST)
-    api.add_argument("--port", type=int, default=stack.API_PORT)
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=3000)
     api.add_argument(
         "--concurrency",
         type=int,

@@ -53,6 +53,7 @@ def function_env(function: str, infra: InfraSettings | None = None) -> dict[str,
         "KafkaBootstrapServers": infra.kafka_bootstrap,
         "RedisUrl": infra.redis_url,
         "MongoUri": infra.mongo_uri,
+        "BankUrl": infra.bank_url,
     }
     env = {}
     for name, raw in template.function_environment(function).items():

@@ -13,9 +13,6 @@ from harness.infra import manager
 from harness.infra.settings import InfraSettings
 from harness.processes import ManagedProcess
 
-API_HOST, API_PORT = "127.0.0.1", 3000
-BANK_PORT = 8081
-RECEIVER_PORT = 8082
 SCHEDULE_EVERY_S = 2.0
 """Locally the retry schedule fires every 2 s instead of template.yaml's rate(1 minute), so
 the first retry (5 s after the first attempt) is not held up for a minute."""
@@ -36,26 +33,37 @@ def components(s: InfraSettings) -> list[Component]:
         Component(
             ManagedProcess(
                 "api",
-                [py, "-m", "harness", "api", "--host", API_HOST, "--port", str(API_PORT)],
+                [py, "-m", "harness", "api", "--host", s.host, "--port", str(s.api_port)],
                 s.run_dir,
             ),
-            f"http://{API_HOST}:{API_PORT}/health",
+            f"{s.api_url}/health",
             "API Gateway emulation → IntakeFunction",
         ),
         Component(
             ManagedProcess(
-                "bank", [py, "-m", "harness", "bank", "--port", str(BANK_PORT)], s.run_dir
+                "bank",
+                [py, "-m", "harness", "bank", "--host", s.host, "--port", str(s.bank_port)],
+                s.run_dir,
             ),
-            f"http://{API_HOST}:{BANK_PORT}/control",
+            f"{s.bank_url}/control",
             "bank simulator",
         ),
         Component(
             ManagedProcess(
                 "receiver",
-                [py, "-m", "harness", "receiver", "--port", str(RECEIVER_PORT)],
+                [
+                    py,
+                    "-m",
+                    "harness",
+                    "receiver",
+                    "--host",
+                    s.host,
+                    "--port",
+                    str(s.receiver_port),
+                ],
                 s.run_dir,
             ),
-            f"http://{API_HOST}:{RECEIVER_PORT}/received",
+            f"{s.receiver_url}/received",
             "demo webhook receiver (verifies signatures)",
         ),
         Component(

@@ -27,6 +27,12 @@ class InfraSettings(BaseSettings):
     kafka_controller_port: int = 9093
     redis_port: int = 6379
     mongo_port: int = 27017
+    api_port: int = 3000
+    """The API Gateway emulation started by `harness up`."""
+    bank_port: int = 8081
+    receiver_port: int = 8082
+    status_port: int = 8090
+    """The harness's status page (`harness up` serves it; `harness status --html`)."""
     mongo_pool_size: int = 2
     """Connections per client process. FerretDB on SQLite serializes writes and slows down
     as concurrent writers contend (16 threads: 27 payments/s with pymongo's default pool,
@@ -37,6 +43,18 @@ class InfraSettings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def bank_url(self) -> str:
+        return f"http://{self.host}:{self.bank_port}"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://{self.host}:{self.receiver_port}"
 
     @property
     def kafka_bootstrap(self) -> str:
