@@ -54,6 +54,7 @@ def function_env(function: str, infra: InfraSettings | None = None) -> dict[str,
         "RedisUrl": infra.redis_url,
         "MongoUri": infra.mongo_uri,
         "BankUrl": infra.bank_url,
+        **infra.template_parameters,
     }
     env = {}
     for name, raw in template.function_environment(function).items():

@@ -38,7 +38,15 @@ class InfraSettings(BaseSettings):
     as concurrent writers contend (16 threads: 27 payments/s with pymongo's default pool,
     89 with 2 connections, measured); raise it for a real MongoDB (Docker path)."""
     kafka_heap: str = "512m"
+    parameter_overrides: str = ""
+    """template.yaml parameters for the local functions, `Name=Value` separated by spaces
+    (like `sam deploy --parameter-overrides`), e.g. `WebhookRetryScheduleSeconds=2,4,8`."""
     ready_timeout_s: float = 90.0
+
+    @property
+    def template_parameters(self) -> dict[str, str]:
+        pairs = [item.partition("=") for item in self.parameter_overrides.split()]
+        return {name: value for name, sep, value in pairs if sep and name}
 
     @property
     def run_dir(self) -> Path:
