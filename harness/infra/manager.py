@@ -7,10 +7,11 @@ someone else's: reported as external and used). Down stops only the pids we star
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from harness.infra import docker, native
+from harness.infra import docker, native, probes
 from harness.infra.settings import InfraSettings
 from harness.infra.topics import ensure_topics
 from harness.template import project_template
@@ -46,7 +47,12 @@ def resolve_mode(s: InfraSettings) -> str:
 def up(s: InfraSettings) -> UpReport:
     started = time.monotonic()
     mode = resolve_mode(s)
-    services = _docker_up(s) if mode == "docker" else _native_up(s)
+    if mode == "docker":
+        services = _docker_up(s)
+    elif mode == "external":
+        services = _external_up(s)
+    else:
+        services = _native_up(s)
     topics = ensure_topics(s.kafka_bootstrap, project_template().kafka_topics())
     return UpReport(mode, services, topics, time.monotonic() - started)
 
@@ -129,3 +135,32 @@ def _docker_up(s: InfraSettings) -> list[ServiceState]:
         logs = docker.compose("logs", "--tail", "40").stdout
         raise InfraError(f"docker compose up failed:\n{result.stderr}\n{logs}")
     return [ServiceState(svc.name, svc.address, "docker") for svc in native.native_services(s)]
+
+
+def _external_up(s: InfraSettings) -> list[ServiceState]:
+    """Start nothing: wait until services someone else runs answer (compose's, for the `app`
+    container, where `depends_on: service_healthy` has usually made them ready already)."""
+    checks: dict[str, tuple[str, Callable[[], bool]]] = {
+        "kafka": (s.kafka_bootstrap, lambda: probes.kafka_answers(s.kafka_bootstrap)),
+        "redis": (
+            f"{s.redis_host or s.host}:{s.redis_port}",
+            lambda: probes.redis_answers(s.redis_url),
+        ),
+        "mongodb": (
+            f"{s.mongo_host or s.host}:{s.mongo_port}",
+            lambda: probes.mongo_answers(s.mongo_uri),
+        ),
+    }
+    deadline = time.monotonic() + s.ready_timeout_s
+    waiting = list(checks)
+    while True:
+        waiting = [name for name in waiting if not checks[name][1]()]
+        if not waiting:
+            return [ServiceState(name, addr, "external") for name, (addr, _) in checks.items()]
+        if time.monotonic() > deadline:
+            missing = ", ".join(f"{name} at {checks[name][0]}" for name in waiting)
+            raise InfraError(
+                f"PAYGATE_MODE=external starts nothing, and within {s.ready_timeout_s:.0f}s "
+                f"these did not answer: {missing}"
+            )
+        time.sleep(0.5)

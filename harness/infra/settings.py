@@ -16,13 +16,22 @@ class InfraSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAYGATE_", extra="ignore", frozen=True)
 
-    mode: Literal["auto", "native", "docker"] = "auto"
-    """auto: Docker Compose when `docker info` succeeds, native processes otherwise."""
+    mode: Literal["auto", "native", "docker", "external"] = "auto"
+    """auto: Docker Compose when `docker info` succeeds, native processes otherwise.
+    external: start nothing, wait for services someone else runs (the `app` container)."""
     data_dir: Path = REPO_ROOT / ".data"
     """Run-time data (Kafka log dirs, Redis AOF, SQLite files), pid files and logs."""
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "paygate")
     """Downloads and builds, reused across data folders and clones."""
     host: str = "127.0.0.1"
+    """Where every service is reached (and where native ones listen)."""
+    bind_host: str | None = None
+    """Where the harness's HTTP services listen; None: `host`. 0.0.0.0 in a container."""
+    kafka_host: str | None = None
+    redis_host: str | None = None
+    mongo_host: str | None = None
+    """Where Kafka, Redis, MongoDB are reached when not at `host` (external mode: the compose
+    service names kafka, redis, mongodb seen from the `app` container)."""
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     redis_port: int = 6379
@@ -53,6 +62,10 @@ class InfraSettings(BaseSettings):
         return self.data_dir / "run"
 
     @property
+    def listen_host(self) -> str:
+        return self.bind_host or self.host
+
+    @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
@@ -66,15 +79,15 @@ class InfraSettings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return f"{self.kafka_host or self.host}:{self.kafka_port}"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{self.host}:{self.redis_port}/0"
+        return f"redis://{self.redis_host or self.host}:{self.redis_port}/0"
 
     @property
     def mongo_uri(self) -> str:
         return (
-            f"mongodb://{self.host}:{self.mongo_port}/?directConnection=true"
+            f"mongodb://{self.mongo_host or self.host}:{self.mongo_port}/?directConnection=true"
             f"&maxPoolSize={self.mongo_pool_size}"
         )

@@ -1,0 +1,37 @@
+# The harness (API Gateway emulation on 3000, bank simulator 8081, webhook receiver 8082, the
+# Kafka event source pollers and the retry schedule) in one container, for
+# `docker compose --profile app up` (docker-compose.yml's `app` service supplies Kafka, Redis
+# and MongoDB through PAYGATE_* variables). The repository layout is kept under /app because
+# the harness reads template.yaml from beside its package.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PAYGATE_MODE=external \
+    PAYGATE_BIND_HOST=0.0.0.0 \
+    PAYGATE_DATA_DIR=/data
+
+RUN useradd --create-home --uid 10001 paygate \
+    && mkdir /data \
+    && chown paygate:paygate /data
+
+WORKDIR /app
+COPY pyproject.toml README.md template.yaml ./
+COPY common ./common
+COPY functions ./functions
+COPY harness ./harness
+# The pinned runtime dependencies of pyproject.toml, no dev extras. Editable, so that the
+# harness finds template.yaml in /app.
+RUN pip install --editable .
+
+USER paygate
+# local-secrets.json (card token and fingerprint keys), pid files and logs: keep /data in a
+# volume, or every new container makes new keys and cannot read older card tokens.
+VOLUME ["/data"]
+EXPOSE 3000 8081 8082
+
+HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=5 \
+    CMD ["python", "-m", "harness.container", "--check"]
+CMD ["python", "-m", "harness.container"]

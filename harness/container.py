@@ -1,0 +1,138 @@
+"""`python -m harness.container`: the harness in the foreground, as a container's main process.
+
+`python -m harness up` starts its components in the background and returns; a container needs
+one process that lives exactly as long as they do. This one brings up the infrastructure the
+way `infra up` does (in the `app` container PAYGATE_MODE=external: wait for compose's Kafka,
+Redis and MongoDB, then create the topics), starts the components of harness/stack.py with
+their output on its own, and stays until one of them exits (then stops the others and exits
+non-zero) or it receives SIGTERM/SIGINT (then stops them and exits 0).
+
+`python -m harness.container --check` is the container's health check: 0 when the API's
+/health answers 200 and the bank simulator and webhook receiver answer at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from types import FrameType
+
+from harness import stack
+from harness.infra import manager
+from harness.infra.settings import InfraSettings
+
+STOP_TIMEOUT_S = 8.0
+"""Docker waits 10 s after SIGTERM before SIGKILL; the children get most of it."""
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(f"paygate: {line}\n")
+    sys.stdout.flush()
+
+
+def commands(s: InfraSettings) -> dict[str, list[str]]:
+    """The argv of each component of harness/stack.py, its HTTP services on `listen_host`."""
+    listening = s.model_copy(update={"host": s.listen_host})
+    return {c.process.name: list(c.process.argv) for c in stack.components(listening)}
+
+
+def health_urls(s: InfraSettings) -> dict[str, str]:
+    return {
+        "api": f"{s.api_url}/health",
+        "bank": f"{s.bank_url}/control",
+        "receiver": f"{s.receiver_url}/received",
+    }
+
+
+def check(s: InfraSettings) -> int:
+    """0 when the API is healthy (200) and the bank and receiver answer; 1 otherwise."""
+    for name, url in health_urls(s).items():
+        try:
+            with urllib.request.urlopen(url, timeout=3):  # noqa: S310 - our own loopback URL
+                pass
+        except urllib.error.HTTPError as exc:
+            if name == "api":
+                _say(f"{name}: {url} answered {exc.code}")
+                return 1
+        except OSError as exc:
+            _say(f"{name}: {url} does not answer: {exc}")
+            return 1
+    return 0
+
+
+def run(s: InfraSettings) -> int:
+    stopping: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    report = manager.up(s)
+    for st in report.services:
+        _say(f"{st.name} at {st.address}: {st.state}")
+    for line in report.topics:
+        _say(f"topic: {line}")
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, argv in commands(s).items():
+            if stopping:
+                break
+            # Its own process group, so stopping it also stops the workers it forked.
+            children[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, process_group=0)
+            _say(f"started {name} (pid {children[name].pid}): {' '.join(argv[1:])}")
+        _say(f"API on {s.listen_host}:{s.api_port}")
+        while not stopping:
+            for name, child in children.items():
+                code = child.poll()
+                if code is not None:
+                    _say(f"{name} exited with {code}; stopping the others")
+                    return code if code > 0 else 1
+            time.sleep(0.5)
+        _say(f"signal {stopping[0]}: stopping")
+        return 0
+    finally:
+        _stop(children)
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(max(0.0, deadline - time.monotonic()))
+        _signal_group(child, signal.SIGKILL)  # the group's workers, if they outlived it
+        child.wait()
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.container", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="health check, then exit")
+    args = parser.parse_args(argv)
+    s = InfraSettings()
+    if args.check:
+        return check(s)
+    try:
+        return run(s)
+    except manager.InfraError as exc:
+        _say(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
