@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from harness import stack
@@ -69,39 +69,43 @@ def check(s: InfraSettings) -> int:
 
 
 def run(s: InfraSettings) -> int:
-    stopping: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     report = manager.up(s)
     for st in report.services:
         _say(f"{st.name} at {st.address}: {st.state}")
     for line in report.topics:
         _say(f"topic: {line}")
+    _say(f"API on {s.listen_host}:{s.api_port}")
+    return supervise(commands(s))
+
+
+def supervise(argvs: Mapping[str, Sequence[str]]) -> int:
+    """Run every command until one exits (its code, or 1 for 0 or a signal) or SIGTERM/SIGINT
+    arrives (0); then stop the rest, each with the workers it forked."""
+    stopping: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name, argv in commands(s).items():
-            if stopping:
-                break
+        for name, argv in argvs.items():
             # Its own process group, so stopping it also stops the workers it forked.
             children[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, process_group=0)
-            _say(f"started {name} (pid {children[name].pid}): {' '.join(argv[1:])}")
-        _say(f"API on {s.listen_host}:{s.api_port}")
+            _say(f"started {name} (pid {children[name].pid}): {' '.join(argv)}")
         while not stopping:
             for name, child in children.items():
                 code = child.poll()
                 if code is not None:
                     _say(f"{name} exited with {code}; stopping the others")
                     return code if code > 0 else 1
-            time.sleep(0.5)
+            time.sleep(0.2)
         _say(f"signal {stopping[0]}: stopping")
         return 0
     finally:
         _stop(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
