@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
 .PHONY: help demo test up down status infra-up infra-down infra-status infra-clean \
-        check lint typecheck unit integration e2e bootstrap clean
+        check lint typecheck unit integration e2e chaos bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ integration: bootstrap infra-up ## integration tests against real Kafka, Redis, 
 
 e2e: bootstrap infra-up ## end-to-end tests over HTTP through the API Gateway emulation
 	$(PY) -m pytest tests/e2e
+
+chaos: bootstrap ## fault-injection suite on its own stack (ports 3xxxx, .data-chaos), every scenario
+	CHAOS_FULL=1 $(PY) -m pytest tests/chaos -m chaos --timeout 1800 -p no:cacheprovider
 
 check: lint typecheck ## ruff and mypy
 

@@ -1,0 +1,68 @@
+"""The audit every load scenario ends with, turned into the row's numbers and problems."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from chaos.context import Chaos
+from chaos.load import Load, recovery_s, stuck
+from chaos.report import Row
+from common.domain.webhooks import webhook_id
+from harness.audit import Audit, PaymentTrace
+from harness.traffic import Submission
+
+
+def _short(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f" … (+{len(items) - n})" if len(items) > n else "")
+
+
+def judge(  # noqa: PLR0917
+    row: Row,
+    chaos: Chaos,
+    loads: list[Load],
+    results: list[Audit],
+    lifted_at: float | None,
+    answer_ok: Callable[[Submission], bool] = lambda _s: False,
+    outcome_ok: Callable[[PaymentTrace], bool] = lambda _p: False,
+    scan_leaks: bool = True,
+) -> None:
+    """Fill the row from the audits: lost, double-charged, duplicate events, answers the
+    contract does not allow (unless `answer_ok` says the fault explains them), outcomes other
+    than the test card promises (unless `outcome_ok`), stuck payments, leaked secrets."""
+    row.load = " + ".join(load.label for load in loads)
+    row.accepted = sum(r.accepted for r in results)
+    row.lost = sum(len(r.lost) for r in results)
+    row.double_charged = sum(len(r.double_charged) for r in results)
+    row.duplicate_webhooks = sum(r.duplicate_webhook_events for r in results)
+    if lifted_at is not None:
+        times = [t for r in results if (t := recovery_s(r, lifted_at)) is not None]
+        row.recover_s = max(times) if times else None
+    row.check(row.accepted > 0, "no payment was accepted")
+    for r in results:
+        lost = [f"{tx[:8]} {r.payments[tx].outcome}" for tx in r.lost]
+        row.check(not r.lost, f"lost (not terminal or no verified webhook): {_short(lost)}")
+        row.check(not r.double_charged, f"double charged: {_short(r.double_charged)}")
+        row.check(
+            not r.duplicate_webhook_events,
+            f"{r.duplicate_webhook_events} duplicate webhook events (distinct webhook-ids)",
+        )
+        row.check(r.unverified_deliveries == 0, f"{r.unverified_deliveries} unverified webhooks")
+        bad = Counter(
+            f"{s.request.label} → {s.status} {s.problem or ''}".strip()
+            for s in r.unexpected_answers
+            if not answer_ok(s)
+        )
+        row.check(not bad, f"answers the contract does not allow: {dict(bad)}")
+        wrong = Counter(
+            f"{p.expected} → {p.outcome}" for p in r.wrong_outcomes if not outcome_ok(p)
+        )
+        row.check(not wrong, f"wrong outcomes: {dict(wrong)}")
+        foreign = [tx for tx, p in r.payments.items() if p.webhook_ids - {webhook_id(tx)}]
+        row.check(not foreign, f"webhook-ids not derived from the payment: {_short(foreign)}")
+        row.notes.append(f"outcomes {dict(r.outcomes)}; webhook retries seen {r.webhook_retries}")
+    stuck_ids = stuck(chaos.stack, [load.merchant.merchant_id for load in loads])
+    row.check(not stuck_ids, f"stuck pending/processing: {_short(stuck_ids)}")
+    if scan_leaks:
+        found = chaos.leaks()
+        row.check(not found, f"card numbers or API keys at rest: {_short(found)}")
