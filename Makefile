@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 
 bootstrap: $(STAMP) ## create .venv with the pinned dependencies
 
-demo: bootstrap ## the main job: run the gateway locally and show it working
-	$(PY) -m harness up
+demo: bootstrap ## the main job: run the gateway, send a payment mix, print a summary
+	$(PY) -m harness demo
 
 test: bootstrap infra-up check ## everything CI runs: lint, types, unit and integration tests
 	$(PY) -m pytest
@@ -70,3 +70,24 @@ infra-clean: infra-down ## stop and delete the local data folder (.data)
 
 clean: ## remove caches of the tools (not the downloads in ~/.cache/paygate)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
+
+# AWS SAM: aws-sam-cli and cfn-lint in their own venv (they pin many versions of their own).
+# No Docker: sam build uses functions/Makefile (one artifact per function), samconfig.toml.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha256sum requirements-sam.txt | cut -c1-12)
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+.PHONY: sam-tools sam-validate sam-build
+
+$(SAM_STAMP): requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-sam.txt
+	@rm -f $(SAM_VENV)/.installed-* && touch $@
+
+sam-tools: $(SAM_STAMP) ## .venv-sam with aws-sam-cli and cfn-lint (requirements-sam.txt)
+
+sam-validate: sam-tools ## cfn-lint and sam validate --lint of template.yaml
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+sam-build: sam-tools ## sam build: one artifact per function in .aws-sam/build
+	$(SAM) build

@@ -6,6 +6,7 @@
         503 while "outage" is on, at the configured error rate, or for the 0119 card's first
             two calls; the 0259 card never answers in time (the call hangs for 60 s)
     GET  /v1/authorizations/{key}  what the bank decided for a key and how often it was called
+    GET  /v1/authorizations?merchantId=  every key of a merchant: calls, reference, approved
     GET  /control, PUT /control    {"latencyMs", "errorRate", "outage"}: run-time knobs
     POST /control/reset            forget everything (tests)
     GET  /stats                    calls, decisions, replays
@@ -63,6 +64,9 @@ class AuthorizationIn(BaseModel):
 class KeyState:
     calls: int = 0
     decision: dict[str, Any] | None = None
+    merchant_id: str = ""
+    reference: str | None = None
+    amount_minor: int = 0
 
 
 @dataclass
@@ -88,8 +92,12 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         body: AuthorizationIn, idempotency_key: str = Header(min_length=1, max_length=255)
     ) -> JSONResponse:
         bank.calls += 1
-        state = bank.keys.setdefault(idempotency_key, KeyState())
+        state = bank.keys.setdefault(
+            idempotency_key,
+            KeyState(merchant_id=body.merchantId, reference=body.reference),
+        )
         state.calls += 1
+        state.amount_minor = body.amountMinor
         if state.decision is not None:
             bank.replays += 1
             return JSONResponse(state.decision, headers={"Idempotent-Replayed": "true"})
@@ -121,6 +129,25 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         if state is None:
             return JSONResponse({"error": "unknown key"}, status_code=404)
         return JSONResponse({"calls": state.calls, "decision": state.decision})
+
+    @app.get("/v1/authorizations")
+    async def listing(merchantId: str) -> JSONResponse:
+        """Every idempotency key a merchant's authorizations used: what an audit compares
+        with the gateway's own records (two approvals for one reference = a double charge)."""
+        return JSONResponse(
+            [
+                {
+                    "idempotencyKey": key,
+                    "calls": st.calls,
+                    "reference": st.reference,
+                    "amountMinor": st.amount_minor,
+                    "approved": bool(st.decision and st.decision["approved"]),
+                    "decided": st.decision is not None,
+                }
+                for key, st in bank.keys.items()
+                if st.merchant_id == merchantId
+            ]
+        )
 
     @app.get("/control")
     async def get_controls() -> Controls:

@@ -1,7 +1,9 @@
 """Command line of the local harness.
 
 python -m harness infra up|down|status           Kafka, Redis and the MongoDB-wire server
+python -m harness demo [--rate R] [--seconds S]  everything up, a payment mix, a summary
 python -m harness up|down|status                 everything the project runs locally
+python -m harness status-page [--port 8090]      the status page (foreground)
 python -m harness keys create --merchant NAME [--json] | list [--json] | revoke ID
 python -m harness api [--port 3000] [--concurrency N] [--direct]      (foreground)
 python -m harness invoke FUNCTION --event FILE [--header k=v]  (like sam local invoke)
@@ -22,7 +24,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.domain.errors import TransientError
-from harness import apigw, bank, event_source, keys, receiver, scheduler, stack
+from harness import (
+    apigw,
+    bank,
+    demo,
+    event_source,
+    keys,
+    pipeline,
+    receiver,
+    scheduler,
+    stack,
+    status_page,
+)
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 from harness.lambda_runtime import LambdaContext, function_spec, load_handler
@@ -73,7 +86,8 @@ def _up(s: InfraSettings) -> int:
     for component, state in stack.up(s):
         _print_component(component, state)
     _out()
-    _out(f"API: {s.api_url}   (logs in {s.run_dir})")
+    _out(f"API: {s.api_url}   status page: http://{s.host}:{s.status_port}/")
+    _out(f"logs: {s.run_dir}")
     _out("Create a merchant:  .venv/bin/python -m harness keys create --merchant 'My Shop'")
     _out(
         f"Then:  curl -si {s.api_url}/api/payments "
@@ -98,6 +112,9 @@ def _status(s: InfraSettings) -> int:
     states = stack.status(s)
     for component, state in states:
         _print_component(component, state)
+    for line in pipeline.render_text(pipeline.collect(s)):
+        _out(line)
+    _out(f"status page: http://{s.host}:{s.status_port}/")
     return code if all(state == "running" for _, state in states) else 1
 
 
@@ -144,9 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     infra = sub.add_parser("infra", help="local Kafka, Redis and MongoDB-wire server")
     infra.add_argument("action", choices=sorted(_INFRA))
+    demo_parser = sub.add_parser("demo", help="run the gateway and a payment mix; a summary")
+    demo_parser.add_argument("--rate", type=float, default=10.0, help="requests per second")
+    demo_parser.add_argument("--seconds", type=float, default=20.0, help="how long to send")
+    demo_parser.add_argument(
+        "--settle-timeout", type=float, default=180.0, help="how long to wait for outcomes"
+    )
     sub.add_parser("up", help="start everything in the background")
     sub.add_parser("down", help="stop everything we started")
-    sub.add_parser("status", help="what is running where")
+    sub.add_parser("status", help="what is running where, and what is in the pipeline")
+    page = sub.add_parser("status-page", help="serve the status page in the foreground")
+    page.add_argument("--host", default="127.0.0.1")
+    page.add_argument("--port", type=int, default=None, help="default: PAYGATE_STATUS_PORT")
     keys_parser = sub.add_parser("keys", help="merchants and their API keys")
     keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a merchant with an API key")
@@ -228,6 +254,11 @@ def _schedule(function: str, every: float | None, s: InfraSettings) -> int:
     return 0
 
 
+def _status_page(host: str, port: int, s: InfraSettings) -> int:
+    status_page.serve(s, host, port)
+    return 0
+
+
 def _receiver(host: str, port: int) -> int:
     receiver.serve(host, port)
     return 0
@@ -241,9 +272,11 @@ def _api(args: argparse.Namespace, s: InfraSettings) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "infra": lambda a, s: _INFRA[a.action](s),
+    "demo": lambda a, s: demo.run(s, demo.DemoOptions(a.rate, a.seconds, a.settle_timeout)),
     "up": lambda _a, s: _up(s),
     "down": lambda _a, s: _down(s),
     "status": lambda _a, s: _status(s),
+    "status-page": lambda a, s: _status_page(a.host, a.port or s.status_port, s),
     "keys": lambda a, _s: _keys(a),
     "api": _api,
     "invoke": lambda a, s: _invoke(a.function, a.event, a.header, s),
