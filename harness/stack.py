@@ -101,6 +101,24 @@ def components(s: InfraSettings) -> list[Component]:
             None,
             f"Schedule → NotifyFunction every {SCHEDULE_EVERY_S:g} s (due webhook retries)",
         ),
+        Component(
+            ManagedProcess(
+                "status",
+                [
+                    py,
+                    "-m",
+                    "harness",
+                    "status-page",
+                    "--host",
+                    s.host,
+                    "--port",
+                    str(s.status_port),
+                ],
+                s.run_dir,
+            ),
+            f"http://{s.host}:{s.status_port}/health",
+            "status page: topics, lag, payments, deliveries, breaker",
+        ),
     ]
 
 

@@ -10,6 +10,8 @@ import redis
 from common.domain.errors import TransientError
 
 KEY_PREFIX = "pg:"
+BANK_BREAKER_NAMESPACE = f"{KEY_PREFIX}breaker:bank"
+"""Where the bank circuit breaker's state, shared by every process worker, lives in Redis."""
 
 
 def redis_client(url: str, timeout_s: float = 1.0) -> redis.Redis:

@@ -10,7 +10,7 @@ from common.adapters.http_bank_client import HttpBankClient
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
 from common.adapters.mongo_payment_reader import PAYMENTS
-from common.adapters.redis_connection import KEY_PREFIX, redis_client
+from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
 from common.config import ProcessSettings, process_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
 from common.security.card_vault import CardVault
@@ -33,7 +33,7 @@ class ProcessRuntime(KafkaFunctionRuntime):
         storage = pybreaker.CircuitRedisStorage(
             pybreaker.STATE_CLOSED,
             redis_client(s.redis_url),
-            namespace=f"{KEY_PREFIX}breaker:bank",
+            namespace=BANK_BREAKER_NAMESPACE,
         )
         return shared_breaker(storage, s.breaker_fail_max, s.breaker_reset_s)
 
