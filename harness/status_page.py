@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import time
 from typing import Any
 
 import uvicorn
@@ -20,7 +21,10 @@ from harness import pipeline, stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 
-REFRESH_S = 3
+REFRESH_S = 5
+"""The page reloads itself this often; snapshots are shared for as long, so an open page (or
+several) costs the databases one status read per period (counting by status is a collection
+scan on FerretDB)."""
 
 
 def snapshot(s: InfraSettings) -> dict[str, Any]:
@@ -78,8 +82,24 @@ padding:3px 8px;text-align:left}}th{{background:#f3f3f3}}.err{{color:#b00}}</sty
 <a href="/status.json">status.json</a></p></body></html>"""
 
 
-def create_status_app(s: InfraSettings) -> FastAPI:
+class _SharedSnapshot:
+    def __init__(self, s: InfraSettings, max_age_s: float) -> None:
+        self._s, self._max_age_s = s, max_age_s
+        self._lock = asyncio.Lock()
+        self._at = -max_age_s
+        self._snap: dict[str, Any] = {}
+
+    async def get(self) -> dict[str, Any]:
+        async with self._lock:
+            if time.monotonic() - self._at >= self._max_age_s:
+                self._snap = await asyncio.to_thread(snapshot, self._s)
+                self._at = time.monotonic()
+            return self._snap
+
+
+def create_status_app(s: InfraSettings, max_age_s: float = REFRESH_S) -> FastAPI:
     app = FastAPI(title="paygate status", docs_url=None, redoc_url=None, openapi_url=None)
+    shared = _SharedSnapshot(s, max_age_s)
 
     @app.get("/health")
     async def health() -> dict[str, bool]:
@@ -87,11 +107,11 @@ def create_status_app(s: InfraSettings) -> FastAPI:
 
     @app.get("/status.json")
     async def status_json() -> JSONResponse:
-        return JSONResponse(await asyncio.to_thread(snapshot, s))
+        return JSONResponse(await shared.get())
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
-        return HTMLResponse(render_html(await asyncio.to_thread(snapshot, s)))
+        return HTMLResponse(render_html(await shared.get()))
 
     return app
 
