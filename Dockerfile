@@ -13,7 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PAYGATE_BIND_HOST=0.0.0.0 \
     PAYGATE_DATA_DIR=/data
 
-RUN useradd --create-home --uid 10001 paygate \
+RUN useradd --create-home --uid 10001 --user-group paygate \
     && mkdir /data \
     && chown paygate:paygate /data
 
@@ -26,7 +26,7 @@ COPY harness ./harness
 # harness finds template.yaml in /app.
 RUN pip install --editable .
 
-USER paygate
+USER 10001:10001
 # local-secrets.json (card token and fingerprint keys), pid files and logs: keep /data in a
 # volume, or every new container makes new keys and cannot read older card tokens.
 VOLUME ["/data"]

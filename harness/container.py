@@ -29,8 +29,9 @@ from harness import stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 
-STOP_TIMEOUT_S = 8.0
-"""Docker waits 10 s after SIGTERM before SIGKILL; the children get most of it."""
+STOP_TIMEOUT_S = 15.0
+"""SIGTERM to SIGKILL for the components; within docker-compose.yml's stop_grace_period (20 s)
+after which Docker kills the container. On a loaded 2-core machine they took up to 9.5 s."""
 
 
 def _say(line: str) -> None:

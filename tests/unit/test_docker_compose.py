@@ -125,6 +125,7 @@ def test_app_is_a_profile_started_after_healthy_infrastructure() -> None:
     assert app["depends_on"] == {name: {"condition": "service_healthy"} for name in INFRA}
     assert all("profiles" not in services[name] for name in INFRA)  # `infra up` starts them
     assert app["init"] is True  # reaps the workers the components fork
+    assert int(app["stop_grace_period"].removesuffix("s")) > container.STOP_TIMEOUT_S
     assert app["healthcheck"]["test"] == ["CMD", *dockerfile_healthcheck()]
 
 
@@ -182,7 +183,9 @@ def test_dockerfile_runs_the_container_module_as_a_non_root_user() -> None:
     module = importlib.import_module(cmd[2])
     assert module is container and callable(module.main)
     assert dockerfile_healthcheck() == [*cmd, "--check"]
-    assert dockerfile("USER") == ["paygate"]
+    (user,) = dockerfile("USER")
+    assert user.split(":")[0] not in ("0", "root")
+    assert f"--uid {user.split(':')[0]}" in " ".join(dockerfile("RUN"))
     installs = [args for args in dockerfile("RUN") if "pip install" in args]
     assert installs and not any("dev" in args for args in installs)
     assert dockerfile_env()["PAYGATE_DATA_DIR"] == "/data"
