@@ -88,14 +88,22 @@ def _up(s: InfraSettings) -> int:
     _out()
     _out(f"API: {s.api_url}   status page: http://{s.host}:{s.status_port}/")
     _out(f"logs: {s.run_dir}")
-    _out("Create a merchant:  .venv/bin/python -m harness keys create --merchant 'My Shop'")
+    merchant = keys.merchant_directory(s).create("Local Shop (make up)")
+    hook = f"{s.receiver_url}/hooks/{merchant.merchant_id}"
     _out(
-        f"Then:  curl -si {s.api_url}/api/payments "
-        "-H 'X-API-Key: <apiKey>' -H 'Content-Type: application/json' -d "
-        """'{"amount":"49.99","currency":"EUR","webhookUrl":"""
-        f'"{s.receiver_url}/hooks",'
+        f"\nA merchant to try it with: {merchant.merchant_id}, API key {merchant.api_key}"
+        "\n(shown once; `harness keys create --merchant NAME` makes more). Paste:\n"
+    )
+    _out(
+        f"curl -si {s.api_url}/api/payments -H 'X-API-Key: {merchant.api_key}' "
+        "-H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d "
+        """'{"amount":"49.99","currency":"EUR","reference":"order-1","webhookUrl":"""
+        f'"{hook}",'
         """"card":{"number":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}}'"""
     )
+    _out(f"curl -s {s.api_url}/api/payments/<transactionId> -H 'X-API-Key: {merchant.api_key}'")
+    _out(f"curl -s '{s.receiver_url}/received?merchantId={merchant.merchant_id}'   # webhooks")
+    _out("make down   # stops everything")
     return 0
 
 

@@ -53,6 +53,12 @@ def test_make_up_serves_the_api_on_3000_and_prints_a_curl(infra: InfraSettings) 
     try:
         assert up.returncode == 0, up.stderr
         assert "http://127.0.0.1:3000" in up.stdout and "curl -si" in up.stdout
+        # the printed curl is ready to paste: it creates a payment as it stands
+        pasted = next(line for line in up.stdout.splitlines() if line.startswith("curl -si"))
+        answer = subprocess.run(
+            ["bash", "-c", pasted], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert answer.stdout.startswith("HTTP/1.1 202"), answer.stdout + answer.stderr
         key = json.loads(harness("keys", "create", "--merchant", "Readme", "--json").stdout)
         r = requests.post(
             "http://127.0.0.1:3000/api/payments",
