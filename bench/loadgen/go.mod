@@ -1,0 +1,3 @@
+module paygate/bench/loadgen
+
+go 1.22

@@ -1,0 +1,451 @@
+"""results.json → docs/benchmarks/README.md and its plots (PNG, matplotlib's Agg backend).
+
+Every figure is printed beside its ceiling from the same run; goals are checked against the
+figures, with the gap when one is missed. docs/benchmarks/analysis.md (written by hand: what
+the profile shows is in the way, what was fixed, before and after) is included as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.template import REPO_ROOT
+
+ANALYSIS = REPO_ROOT / "docs" / "benchmarks" / "analysis.md"
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        text = f"{v:,.1f}" if abs(v) >= 10 else f"{v:,.3g}"
+    else:
+        text = f"{v:,}" if isinstance(v, int) else str(v)
+    return f"{text}{unit}"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+# ------------------------------------------------------------------ goals
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal of issue 7: measured value, target, met, and how far off when missed."""
+    intake, lat, e2e = r["intake"], r["latency"], r["endToEnd"]
+    at = {p["rate"]: p for p in lat["points"]}
+    p1000 = at.get(1000.0) or at.get(1000)
+    out = [
+        _goal(
+            "full POST / trivial endpoint, 1 process (direct)",
+            intake["direct1"]["ratioToTrivial"],
+            0.5,
+            True,
+        ),
+        _goal(
+            "full POST / trivial endpoint, 2 processes (direct)",
+            intake["direct2"]["ratioToTrivial"],
+            0.5,
+            True,
+        ),
+        _goal(
+            "intake p99 at 1,000 requests/s (ms)",
+            None if p1000 is None or p1000["saturated"] else p1000["latencyMs"]["p99"],
+            25.0,
+            False,
+            note="saturated" if p1000 is not None and p1000["saturated"] else None,
+        ),
+        _goal(
+            "Mangum path requests/s per process",
+            intake["apigw2"]["rpsPerProcess"],
+            800.0,
+            True,
+        ),
+    ]
+    for key, scenario in e2e.items():
+        if not key.startswith("bank"):
+            continue
+        ms = scenario["bankLatencyMs"]
+        out.append(
+            _goal(
+                f"end to end sustained payments/s, zero loss (bank {ms} ms)",
+                scenario["sustained"]["sustainedRate"],
+                1000.0,
+                True,
+            )
+        )
+        at500 = scenario["latency"].get("500")
+        p99 = at500["webhookP99S"] if at500 else None
+        note = None
+        if at500 and p99 is None and at500.get("webhookP99AtLeastS") is not None:
+            note = f"not all delivered within {at500['webhookP99AtLeastS']} s"
+        out.append(_goal(f"submit→webhook p99 at 500/s, s (bank {ms} ms)", p99, 1.0, False, note))
+    return out
+
+
+def _goal(
+    name: str, value: float | None, target: float, higher_is_better: bool, note: str | None = None
+) -> dict[str, Any]:
+    gap: str | None
+    if value is None:
+        met, gap = False, note or "not measured"
+    elif higher_is_better:
+        met = value >= target
+        gap = None if met else f"{value / target:.1%} of the goal ({target - value:,.3g} short)"
+    else:
+        met = value <= target
+        gap = None if met else f"{value / target:.1f}x the limit"
+    return {"goal": name, "value": value, "target": target, "met": met, "gap": gap}
+
+
+# ------------------------------------------------------------------ plots
+
+
+def _plots(r: dict[str, Any], out: Path) -> list[str]:
+    import matplotlib  # noqa: PLC0415 - heavy; only when a report is written
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    names = [_plot_throughput(plt, r, out)]
+
+    points = [p for p in r["latency"]["points"] if not p["saturated"]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in ("p50", "p90", "p99", "p99.9"):
+        ax.plot([p["rate"] for p in points], [p["latencyMs"][key] for p in points], "o-", label=key)
+    saturated = [p["rate"] for p in r["latency"]["points"] if p["saturated"]]
+    for rate in saturated:
+        ax.axvline(rate, color="red", alpha=0.3, linestyle=":")
+    ax.axhline(r["latency"]["p99ThresholdMs"], color="red", linestyle="--", label="50 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("arrival rate (requests/s, open loop)")
+    ax.set_ylabel("latency (ms)")
+    title = "Intake latency vs arrival rate"
+    ax.set_title(title + (" (dotted: saturated)" if saturated else ""))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "latency-vs-rate.png", dpi=110)
+    plt.close(fig)
+    names.append("latency-vs-rate.png")
+
+    for key, scenario in r["endToEnd"].items():
+        timeline = scenario.get("sustained", {}).get("timeline") if key.startswith("bank") else None
+        if not timeline:
+            continue
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+        if timeline["latency"]:
+            ax1.scatter(*zip(*timeline["latency"], strict=True), s=2)
+        ax1.set_ylabel("submit→webhook (s)")
+        rate = scenario["sustained"]["sustainRun"]["rate"]
+        ax1.set_title(f"End to end at {rate:g} payments/s, bank {scenario['bankLatencyMs']} ms")
+        lag = timeline["lag"]
+        for group in ("paygate-process", "paygate-notify"):
+            ax2.plot([s["t"] for s in lag], [s[group] for s in lag], label=group)
+        ax2.set_ylabel("consumer lag (records)")
+        ax2.set_xlabel("seconds since the first submit")
+        ax2.legend()
+        fig.tight_layout()
+        name = f"e2e-timeline-{key}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def _plot_throughput(plt: Any, r: dict[str, Any], out: Path) -> str:
+    c, i = r["ceilings"], r["intake"]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    labels = [
+        "trivial 1 proc",
+        "trivial 2 procs",
+        "POST direct 1",
+        "POST direct 2",
+        "POST Mangum 2",
+    ]
+    values = [
+        c["trivialEndpoint1"]["rps"],
+        c["trivialEndpoint2"]["rps"],
+        i["direct1"]["rps"],
+        i["direct2"]["rps"],
+        i["apigw2"]["rps"],
+    ]
+    ax.bar(labels, values, color=["#999", "#999", "#1f77b4", "#1f77b4", "#ff7f0e"])
+    ax.set_ylabel("requests/s")
+    ax.set_title("Intake throughput (wrk, keep-alive) vs the trivial endpoint")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "intake-throughput.png", dpi=110)
+    plt.close(fig)
+    return "intake-throughput.png"
+
+
+# ------------------------------------------------------------------ text
+
+
+def _ceilings(c: dict[str, Any]) -> list[str]:
+    k, rd, m, w = c["kafkaProducer"], c["redis"], c["mongo"], c["webhookReceiver"]
+    return _table(
+        ["ceiling", "value", "how"],
+        [
+            [
+                "trivial JSON endpoint, 1 process",
+                f"{_fmt(c['trivialEndpoint1']['rps'])} req/s",
+                "FastAPI + uvicorn, wrk 64 connections",
+            ],
+            [
+                "trivial JSON endpoint, 2 processes",
+                f"{_fmt(c['trivialEndpoint2']['rps'])} req/s",
+                "uvicorn --workers 2",
+            ],
+            [
+                "Kafka producer, one acked publish at a time",
+                f"{_fmt(k['acksOneAtATimePerS'])} msg/s",
+                k["settings"],
+            ],
+            [
+                "Kafka producer, 40 publishes in flight",
+                f"{_fmt(k['acks40InFlightPerS'])} msg/s",
+                "KafkaEventPublisher from 40 threads (as intake's thread pool)",
+            ],
+            [
+                "Redis round trips from Python",
+                f"{_fmt(rd['roundTripsPerS'])} /s",
+                "GET, one at a time",
+            ],
+            ["Redis pipelined commands", f"{_fmt(rd['pipelinedCommandsPerS'])} /s", "one pipeline"],
+            [
+                "MongoDB wire, single inserts",
+                f"{_fmt(m['singleInsertsPerS'])} docs/s",
+                "insert_one, FerretDB + SQLite",
+            ],
+            [
+                "MongoDB wire, bulk inserts",
+                f"{_fmt(m['bulkInsertedDocsPerS'])} docs/s",
+                f"insert_many of {m['bulkBatch']}, unordered",
+            ],
+            [
+                "webhook receiver capacity",
+                f"{_fmt(w['rps'])} webhooks/s",
+                f"signed, verified; wrk; errors {w['errors']}",
+            ],
+        ],
+    )
+
+
+def _intake(i: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, label in (
+        ("direct1", "direct, 1 process"),
+        ("direct2", "direct, 2 processes"),
+        ("apigw2", "API Gateway emulation (Mangum), 2 worker processes"),
+    ):
+        x = i[name]
+        rows.append(
+            [
+                label,
+                x["rps"],
+                x["rpsPerProcess"],
+                x["errors"],
+                x["p99Ms"],
+                x["trivialRps"],
+                f"{x['ratioToTrivial']:.0%}",
+            ]
+        )
+    return _table(
+        [
+            "full POST /api/payments",
+            "req/s",
+            "req/s per process",
+            "errors",
+            "p99 ms (closed loop)",
+            "trivial req/s (same processes)",
+            "ratio",
+        ],
+        rows,
+    )
+
+
+def _latency(lat: dict[str, Any]) -> list[str]:
+    rows = []
+    for p in lat["points"]:
+        ms = p["latencyMs"]
+        rows.append(
+            [
+                p["rate"],
+                round(p["achievedRps"], 1),
+                p["errors"],
+                "yes" if p["saturated"] else "no",
+                ms["p50"],
+                ms["p90"],
+                ms["p99"],
+                ms["p99.9"],
+            ]
+        )
+    lines = _table(
+        [
+            "arrival rate/s",
+            "achieved/s",
+            "errors",
+            "saturated",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+        ],
+        rows,
+    )
+    crossing = lat["p99CrossesThresholdAtRps"]
+    lines.append(
+        f"p99 crosses {lat['p99ThresholdMs']:g} ms at **{_fmt(crossing)} requests/s** "
+        f"({lat['server']}). A saturated run stopped sending once a request waited more than "
+        "3 s for a connection; its percentiles cover what was sent."
+        if crossing is not None
+        else f"p99 stays under {lat['p99ThresholdMs']:g} ms at every measured rate."
+    )
+    return [*lines, ""]
+
+
+def _e2e(e2e: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key, s in e2e.items():
+        if not key.startswith("bank"):
+            continue
+        sus = s["sustained"]
+        lines.append(f"### Bank latency {s['bankLatencyMs']} ms")
+        lines.append("")
+        run = sus["sustainRun"]
+        lines.append(
+            f"Highest rate sustained with nothing lost and lag not growing: "
+            f"**{_fmt(sus['sustainedRate'])} payments/s**"
+            + (
+                f" (held for {run['seconds']:g} s: {run['accepted']} accepted, "
+                f"{run['webhooksVerified']} verified webhooks, lost {run['lost']}, "
+                f"double charges {run['doubleCharged']}, max lag {run['maxLag']})."
+                if run
+                else "."
+            )
+        )
+        lines.append("")
+        probe_rows = [
+            [
+                p["rate"],
+                p["seconds"],
+                p["accepted"],
+                p["lost"],
+                p["maxLag"],
+                "yes" if p["lagGrowing"] else "no",
+                "yes" if p["held"] else "no",
+            ]
+            for p in sus["probes"]
+        ]
+        lines += _table(
+            ["probe rate/s", "s", "accepted", "lost", "max lag", "lag growing", "held"], probe_rows
+        )
+        lat_rows = []
+        for rate, x in s["latency"].items():
+            p99 = x["webhookP99S"]
+            if p99 is None and x.get("webhookP99AtLeastS") is not None:
+                p99 = f"> {x['webhookP99AtLeastS']} (incomplete)"
+            lat_rows.append(
+                [
+                    rate,
+                    x["seconds"],
+                    x["accepted"],
+                    x["webhooksVerified"],
+                    x["webhookP50S"],
+                    p99,
+                    x["intakeErrors"],
+                ]
+            )
+        lines += _table(
+            [
+                "payments/s",
+                "sent for s",
+                "accepted",
+                "verified webhooks",
+                "submit→webhook p50 s",
+                "p99 s",
+                "intake errors",
+            ],
+            lat_rows,
+        )
+    return lines
+
+
+def _profile(p: dict[str, Any]) -> list[str]:
+    lines = [
+        f"py-spy (wall clock, idle included) for {p['seconds']} s while payments arrived at "
+        f"{p['load']['rate']:g}/s; hottest stage by CPU: **{p['hottestByCpu']}**.",
+        "",
+    ]
+    for name, st in p["stages"].items():
+        lines.append(
+            f"**{name}** ({st['processes']} processes, {st['cpuCores']} cores busy, "
+            f"{st['samples']} samples): top frames by own time"
+        )
+        lines.append("")
+        lines += _table(
+            ["frame", "share"], [[f["frame"], f"{f['share']:.1%}"] for f in st["ownTime"][:8]]
+        )
+        if st["inclusiveOurCode"]:
+            lines.append("our code, inclusive:")
+            lines.append("")
+            lines += _table(
+                ["frame", "share"],
+                [[f["frame"], f"{f['share']:.1%}"] for f in st["inclusiveOurCode"][:8]],
+            )
+    return lines
+
+
+def render(r: dict[str, Any], plots: Sequence[str]) -> str:
+    m = r["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` on {r['startedAt']} (commit {m['commit']}, {m['cpus']} CPUs, "
+        f"load average {m['loadAverageAtStart']} at start, run took {r['seconds']:.0f} s)"
+        + (" — **smoke run: durations too short to mean anything**" if r["smoke"] else "")
+        + ". Every process (load tools, servers, Kafka, Redis, FerretDB) shares the machine; "
+        "each figure stands beside a ceiling measured in the same run. Raw figures: "
+        "`results.json`.",
+        "",
+        "## Goals",
+        "",
+    ]
+    lines += _table(
+        ["goal", "measured", "target", "met", "gap"],
+        [
+            [g["goal"], g["value"], g["target"], "yes" if g["met"] else "**no**", g["gap"]]
+            for g in goals(r)
+        ],
+    )
+    if ANALYSIS.exists() and not r["smoke"]:
+        lines += [ANALYSIS.read_text().strip(), ""]
+    lines += ["## Ceilings (measured first)", "", *_ceilings(r["ceilings"])]
+    lines += ["## Intake throughput", "", *_intake(r["intake"])]
+    lines += ["![intake throughput](intake-throughput.png)", ""]
+    lines += ["## Intake latency (open loop)", "", *_latency(r["latency"])]
+    lines += ["![latency vs rate](latency-vs-rate.png)", ""]
+    lines += ["## End to end", "", *_e2e(r["endToEnd"])]
+    lines += [f"![{p}]({p})" for p in plots if p.startswith("e2e-")] + [""]
+    lines += ["## Where the time goes", "", *_profile(r["endToEnd"]["profile"])]
+    lines += [
+        "## Reproduce",
+        "",
+        "`make bench` (about 20 min) installs wrk (apt-get) and matplotlib (the `bench` extra), "
+        "builds bench/loadgen (Go), starts its own Kafka, Redis and FerretDB on other ports with "
+        "fresh data (`.data-bench/`), runs every scenario, writes this folder, and stops what it "
+        "started. `make bench-smoke` runs the same with durations of a second or two.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(r: dict[str, Any], out: Path) -> None:
+    plots = _plots(r, out)
+    (out / "README.md").write_text(render(r, plots))

@@ -1,0 +1,146 @@
+"""Processes the benchmark starts (servers, pollers), each in its own process group, stopped by
+pid when the scenario ends; and the infrastructure, through `harness infra` with our env."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from bench.stack_env import BenchEnv
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def infra_fresh(env: BenchEnv) -> None:
+    """Stop the benchmark's own infrastructure, delete its data, start it again."""
+    infra_down(env)
+    taken = [p for p in env.ports() if _listening(p)]
+    if taken:
+        raise BenchError(
+            f"ports {taken} of the benchmark's own set are taken by something it did not "
+            "start; stop that or change bench/stack_env.py"
+        )
+    if env.data_dir.name.startswith(".data-bench"):
+        shutil.rmtree(env.data_dir, ignore_errors=True)
+    run = subprocess.run(
+        env.harness("infra", "up"),
+        check=False,
+        env=env.process_env(),
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise BenchError(f"bench infra did not start:\n{run.stdout}\n{run.stderr}")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def infra_down(env: BenchEnv) -> None:
+    subprocess.run(
+        env.harness("infra", "down"), check=False, env=env.process_env(), capture_output=True
+    )
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+class Service:
+    def __init__(self, name: str, argv: Sequence[str], env: BenchEnv, log_dir: Path) -> None:
+        self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file = log_dir / f"{name}.log"
+        with self.log_file.open("ab") as log:
+            self.proc = subprocess.Popen(
+                list(argv),
+                env=env.process_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self, url: str | None, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while url is not None and not answers(url):
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited; see {self.log_file}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.name} did not answer {url}; see {self.log_file}")
+            time.sleep(0.2)
+
+    def child_pids(self) -> list[int]:
+        """Every process of this service's group (uvicorn workers, pollers)."""
+        out = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                fields = stat.rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.proc.pid:  # process group id
+                    out.append(int(entry.name))
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+
+@contextmanager
+def running(
+    env: BenchEnv, log_dir: Path, specs: Sequence[tuple[str, Sequence[str], str | None]]
+) -> Iterator[dict[str, Service]]:
+    """Start (name, argv, ready URL) in order, yield them by name, stop them all."""
+    started: dict[str, Service] = {}
+    try:
+        for name, argv, url in specs:
+            service = Service(name, argv, env, log_dir)
+            started[name] = service
+            service.wait_ready(url)
+        yield started
+    finally:
+        for service in reversed(list(started.values())):
+            service.stop()
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time used so far by these processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
