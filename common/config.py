@@ -9,9 +9,10 @@ cached `*_settings()` factories from a composition root.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TypeVar
+from typing import Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
@@ -44,24 +45,54 @@ class LoggingSettings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
-class DataKeySettings(BaseSettings):
+class AwsSettings(BaseSettings):
+    model_config = _ENV
+
+    localstack_host: str = ""
+    """Local development and tests only: `host:port` of a local AWS emulator (LocalStack, or
+    moto's server, on 4566). When set, secrets are read there through localstack-client's
+    boto3 session; empty on AWS (boto3's default session, the function's role)."""
+
+
+def _one_source(settings: BaseSettings, key: str) -> None:
+    """`key` or `key_secret_arn` must be set; the ARN wins. Reported like pydantic's own
+    `missing` error on the plain variable, so load_settings names it."""
+    value: SecretStr = getattr(settings, key)
+    if not value.get_secret_value() and not getattr(settings, f"{key}_secret_arn"):
+        raise ValidationError.from_exception_data(
+            type(settings).__name__, [InitErrorDetails(type="missing", loc=(key,), input={})]
+        )
+
+
+class DataKeySettings(AwsSettings):
     """Keys are base64 of 32 random bytes (`python -c 'import secrets,base64;
-    print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`). No defaults: the
-    harness generates local ones (.data/local-secrets.json); AWS passes NoEcho parameters.
-    They are decoded where they are used (the composition roots), never validated here: a
-    validation error would echo the raw value."""
+    print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`), given either as the
+    value itself (local default: the harness generates one into .data/local-secrets.json) or
+    as the ARN of a Secrets Manager secret holding it (AWS), read by the composition root
+    through common/adapters/secrets_manager_secrets.py. Never validated here: a validation
+    error would echo the raw value."""
 
-    model_config = _ENV
-
-    data_encryption_key: SecretStr
+    data_encryption_key: SecretStr = SecretStr("")
     """Seals card numbers into tokens and webhook secrets at rest (AES-256-GCM)."""
+    data_encryption_key_secret_arn: str = ""
+    """Secrets Manager secret whose SecretString is the data encryption key; wins when set."""
+
+    @model_validator(mode="after")
+    def _data_key_is_given(self) -> Self:
+        _one_source(self, "data_encryption_key")
+        return self
 
 
-class FingerprintKeySettings(BaseSettings):
-    model_config = _ENV
-
-    card_fingerprint_key: SecretStr
+class FingerprintKeySettings(AwsSettings):
+    card_fingerprint_key: SecretStr = SecretStr("")
     """Keys the card fingerprints and idempotency request digests (HMAC-SHA256)."""
+    card_fingerprint_key_secret_arn: str = ""
+    """Secrets Manager secret whose SecretString is the fingerprint key; wins when set."""
+
+    @model_validator(mode="after")
+    def _fingerprint_key_is_given(self) -> Self:
+        _one_source(self, "card_fingerprint_key")
+        return self
 
 
 class IntakeSettings(

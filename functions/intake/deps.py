@@ -17,6 +17,7 @@ from common.adapters.redis_connection import redis_answers, redis_client
 from common.adapters.redis_idempotency_store import RedisIdempotencyStore
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
+from common.adapters.secrets_manager_secrets import key_material
 from common.config import IntakeSettings, intake_settings
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
@@ -42,11 +43,19 @@ class IntakeRuntime:
 
     @cached_property
     def _box(self) -> SealedBox:
-        return SealedBox(decode_key(self.settings.data_encryption_key.get_secret_value()))
+        s = self.settings
+        key = key_material(
+            s.data_encryption_key, s.data_encryption_key_secret_arn, s.localstack_host
+        )
+        return SealedBox(decode_key(key))
 
     @cached_property
     def _hasher(self) -> KeyedHasher:
-        return KeyedHasher(decode_key(self.settings.card_fingerprint_key.get_secret_value()))
+        s = self.settings
+        key = key_material(
+            s.card_fingerprint_key, s.card_fingerprint_key_secret_arn, s.localstack_host
+        )
+        return KeyedHasher(decode_key(key))
 
     @cached_property
     def publisher(self) -> KafkaEventPublisher:

@@ -10,6 +10,7 @@ from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_client
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
+from common.adapters.secrets_manager_secrets import key_material
 from common.config import NotifySettings, notify_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
 from common.security.sealed_box import SealedBox, decode_key
@@ -26,7 +27,10 @@ class NotifyRuntime(KafkaFunctionRuntime):
     @cached_property
     def service(self) -> NotifyService:
         s = self.settings
-        box = SealedBox(decode_key(s.data_encryption_key.get_secret_value()))
+        key = key_material(
+            s.data_encryption_key, s.data_encryption_key_secret_arn, s.localstack_host
+        )
+        box = SealedBox(decode_key(key))
         merchants = RedisMerchantDirectory(redis_client(s.redis_url), box)
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
         return NotifyService(

@@ -11,6 +11,7 @@ from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
 from common.adapters.mongo_payment_reader import PAYMENTS
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
+from common.adapters.secrets_manager_secrets import key_material
 from common.config import ProcessSettings, process_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
 from common.security.card_vault import CardVault
@@ -40,7 +41,10 @@ class ProcessRuntime(KafkaFunctionRuntime):
     @cached_property
     def service(self) -> ProcessService:
         s = self.settings
-        box = SealedBox(decode_key(s.data_encryption_key.get_secret_value()))
+        key = key_material(
+            s.data_encryption_key, s.data_encryption_key_secret_arn, s.localstack_host
+        )
+        box = SealedBox(decode_key(key))
         # A slow write is better waited for than retried: a retry is one more write to an
         # already busy database (FerretDB serializes them).
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]

@@ -1,6 +1,7 @@
 """template.yaml declares exactly the environment variables each settings class reads."""
 
 import pytest
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from common import config
@@ -33,14 +34,19 @@ def test_template_defaults_equal_settings_defaults(
     t = project_template()
     env = t.function_environment(function)
     values = {}
+    secrets = set()
     for name, field in settings.model_fields.items():
-        if field.is_required():  # a secret: the template parameter must not default it either
-            assert env[name.upper()].tag == "Ref"
-            assert "Default" not in t.doc["Parameters"][env[name.upper()].value]
+        raw = env[name.upper()]
+        if field.annotation is SecretStr:  # neither the template nor the settings default it
+            assert raw.tag == "Ref"
+            assert "Default" not in t.doc["Parameters"][raw.value]
+            assert t.doc["Parameters"][raw.value]["NoEcho"] is True
+            assert field.is_required() or field.get_default() == SecretStr("")
+            secrets.add(name)
             values[name] = "x"
         else:
-            values[name] = t.resolve(env[name.upper()])
+            values[name] = t.resolve(raw)
     from_template = settings(**values)
     for name, field in settings.model_fields.items():
-        if not field.is_required():
+        if name not in secrets:
             assert getattr(from_template, name) == field.get_default(call_default_factory=True)
