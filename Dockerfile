@@ -1,5 +1,5 @@
-# The harness (API Gateway emulation on 3000, bank simulator 8081, webhook receiver 8082, the
-# Kafka event source pollers and the retry schedule) in one container, for
+# The harness (API Gateway emulation on 3000, bank simulator 8081, webhook receiver 8082, status
+# page 8090, the Kafka event source pollers and the retry schedule) in one container, for
 # `docker compose --profile app up` (docker-compose.yml's `app` service supplies Kafka, Redis
 # and MongoDB through PAYGATE_* variables). The repository layout is kept under /app because
 # the harness reads template.yaml from beside its package.
@@ -30,7 +30,7 @@ USER 10001:10001
 # local-secrets.json (card token and fingerprint keys), pid files and logs: keep /data in a
 # volume, or every new container makes new keys and cannot read older card tokens.
 VOLUME ["/data"]
-EXPOSE 3000 8081 8082
+EXPOSE 3000 8081 8082 8090
 
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=5 \
     CMD ["python", "-m", "harness.container", "--check"]

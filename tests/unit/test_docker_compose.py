@@ -92,7 +92,7 @@ def test_services_ports_and_healthchecks() -> None:
     assert host_ports(services["redis"]) == {s.redis_port}
     assert host_ports(services["mongodb"]) == {s.mongo_port}
     assert host_ports(services["kafka-ui"]) == {19000}
-    assert host_ports(services["app"]) == {s.api_port, s.bank_port, s.receiver_port}
+    assert host_ports(services["app"]) == {s.api_port, s.bank_port, s.receiver_port, s.status_port}
     for name, svc in services.items():
         assert "healthcheck" in svc, name
         assert all(p.startswith("127.0.0.1:") for p in svc["ports"]), name
@@ -157,7 +157,7 @@ def test_app_reaches_the_compose_services_by_name(monkeypatch: pytest.MonkeyPatc
     assert {inside for _, _, inside in port_maps(services["mongodb"])} == {27017}
     # Published ports land on the ports the components listen on inside.
     inside = {inside for _, _, inside in port_maps(services["app"])}
-    assert inside == {s.api_port, s.bank_port, s.receiver_port}
+    assert inside == {s.api_port, s.bank_port, s.receiver_port, s.status_port}
     # Everything of its own it reaches on loopback, inside the container.
     assert s.bank_url == f"http://127.0.0.1:{s.bank_port}"
     assert s.data_dir.as_posix() == "/data"
@@ -170,7 +170,7 @@ def test_the_container_runs_every_stack_component_listening_everywhere(
     s = app_settings(monkeypatch)
     cmds = container.commands(s)
     assert list(cmds) == [c.process.name for c in stack.components(s)]
-    for name in ("api", "bank", "receiver"):
+    for name in ("api", "bank", "receiver", "status"):
         argv = cmds[name]
         assert argv[argv.index("--host") + 1] == "0.0.0.0", name
     assert cmds["api"][cmds["api"].index("--port") + 1] == str(s.api_port)
@@ -189,7 +189,9 @@ def test_dockerfile_runs_the_container_module_as_a_non_root_user() -> None:
     installs = [args for args in dockerfile("RUN") if "pip install" in args]
     assert installs and not any("dev" in args for args in installs)
     assert dockerfile_env()["PAYGATE_DATA_DIR"] == "/data"
-    assert set(dockerfile("EXPOSE")[0].split()) == {"3000", "8081", "8082"}
+    s = InfraSettings()
+    exposed = {s.api_port, s.bank_port, s.receiver_port, s.status_port}
+    assert set(dockerfile("EXPOSE")[0].split()) == {str(port) for port in exposed}
 
 
 def test_dockerignore_lets_in_only_what_the_dockerfile_copies() -> None:
