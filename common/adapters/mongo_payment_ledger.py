@@ -11,20 +11,24 @@
                       acknowledged its PaymentProcessed
 
 The card appears as brand/last4/fingerprint only; the token never reaches the database.
+Claims and outcomes of payments processed concurrently in one process are written together
+(common/adapters/mongo_group_commit.py): one insert_many, one bulk_write of guarded updates.
 The read side (MongoPaymentReader) parses the same document as a PaymentRecord.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from common.adapters.mongo_connection import mongo_errors
+from common.adapters.mongo_group_commit import GroupCommit
 from common.domain.errors import TransientError
 from common.domain.events import PaymentRequested
 from common.domain.payment import TERMINAL, PaymentStatus
@@ -34,6 +38,8 @@ from common.domain.ports import BankAttempt, LedgerEntry, Outcome, StatusChange
 class MongoPaymentLedger:
     def __init__(self, payments: Collection[dict[str, Any]]) -> None:
         self._payments = payments
+        self._claims: GroupCommit[dict[str, Any], LedgerEntry] = GroupCommit(self._insert)
+        self._outcomes: GroupCommit[_Decision, LedgerEntry] = GroupCommit(self._decide)
 
     def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
         doc = {
@@ -64,15 +70,38 @@ class MongoPaymentLedger:
             "bankAttempts": [],
             "outcomePublished": False,
         }
+        return self._claims.submit(doc)
+
+    def _insert(self, docs: Sequence[dict[str, Any]]) -> list[LedgerEntry | Exception]:
+        """Insert every claim; a duplicate _id (already claimed) reads what is recorded."""
+        duplicates: set[int] = set()
         with mongo_errors():
             try:
-                self._payments.insert_one(doc)
-                return _entry(doc)
-            except DuplicateKeyError:
-                existing = self._payments.find_one({"_id": request.transaction_id})
-        if existing is None:  # deleted in between: not something this system does
-            raise TransientError("mongodb", "claimed payment vanished")
-        return _entry(existing)
+                self._payments.insert_many(list(docs), ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                duplicates = {e["index"] for e in errors}
+            existing = (
+                {
+                    d["_id"]: d
+                    for d in self._payments.find(
+                        {"_id": {"$in": [docs[i]["_id"] for i in duplicates]}}
+                    )
+                }
+                if duplicates
+                else {}
+            )
+        out: list[LedgerEntry | Exception] = []
+        for i, doc in enumerate(docs):
+            if i not in duplicates:
+                out.append(_entry(doc))
+            elif doc["_id"] in existing:
+                out.append(_entry(existing[doc["_id"]]))
+            else:  # deleted in between: not something this system does
+                out.append(TransientError("mongodb", "claimed payment vanished"))
+        return out
 
     def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
         if not attempts:
@@ -109,18 +138,48 @@ class MongoPaymentLedger:
         }
         if entry.outcome is not None:
             return entry
-        tx = entry.transaction_id
-        with mongo_errors():
-            doc = self._payments.find_one_and_update(
-                {"_id": tx, "status": PaymentStatus.PROCESSING.value},
-                update,
-                return_document=ReturnDocument.AFTER,
+        decided = LedgerEntry(
+            transaction_id=entry.transaction_id,
+            status=outcome.status,
+            claimed_at=entry.claimed_at,
+            history=tuple(history),
+            bank_attempts=(*entry.bank_attempts, *attempts),
+            outcome=outcome,
+            processed_at=now,
+        )
+        return self._outcomes.submit(_Decision(decided, update))
+
+    def _decide(self, decisions: Sequence[_Decision]) -> list[LedgerEntry | Exception]:
+        """One bulk write of guarded updates; if any found its payment decided already (a
+        concurrent redelivery), read back what is recorded for the whole group."""
+        ops = [
+            UpdateOne(
+                {"_id": d.entry.transaction_id, "status": PaymentStatus.PROCESSING.value}, d.update
             )
-            if doc is None:  # decided meanwhile by a concurrent redelivery: keep its outcome
-                doc = self._payments.find_one({"_id": tx})
-        if doc is None:
-            raise TransientError("mongodb", "payment to decide is missing")
-        return _entry(doc)
+            for d in decisions
+        ]
+        with mongo_errors():
+            result = self._payments.bulk_write(ops, ordered=False)
+            if result.matched_count == len(ops):
+                return [d.entry for d in decisions]
+            ids = [d.entry.transaction_id for d in decisions]
+            recorded = {doc["_id"]: doc for doc in self._payments.find({"_id": {"$in": ids}})}
+        return [
+            _entry(recorded[tx])
+            if tx in recorded
+            else TransientError("mongodb", "payment to decide is missing")
+            for tx in ids
+        ]
+
+
+_DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class _Decision:
+    entry: LedgerEntry
+    """The payment as it reads once this outcome is recorded."""
+    update: dict[str, Any]
 
 
 def _attempts(entry: LedgerEntry, new: Sequence[BankAttempt]) -> list[dict[str, Any]]:
