@@ -51,13 +51,15 @@ FULL_PLAN = Plan(
         bank_latencies_ms=(0, 50),
         profile_rate=200,
         profile_s=10,
+        capacity_backlog=1500,
+        capacity_window_s=45,
     ),
 )
 
 SMOKE_PLAN = Plan(
     wrk_s=1,
     scale=1,
-    latency_rates=(50, 100, 200),
+    latency_rates=(20, 50, 100),
     latency_s=1,
     e2e=endtoend.E2eConfig(
         probe_rates=(5,),
@@ -69,6 +71,8 @@ SMOKE_PLAN = Plan(
         bank_latencies_ms=(0, 50),
         profile_rate=20,
         profile_s=1,
+        capacity_backlog=40,
+        capacity_window_s=3,
     ),
 )
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import requests
 
-from bench.lag import LagMonitor, current_lag, skip_backlog
+from bench import capacity
+from bench.lag import LagMonitor, current_lag, skip_backlog, skip_until_empty
 from bench.payloads import BenchMerchant, body_file, create_merchant, headers
 from bench.profile import profile_stages
 from bench.services import Service, running
@@ -44,6 +45,8 @@ class E2eConfig:
     bank_latencies_ms: Sequence[int]
     profile_rate: float
     profile_s: float
+    capacity_backlog: int
+    capacity_window_s: float
 
 
 class Pipeline:
@@ -53,6 +56,8 @@ class Pipeline:
         self._env = env
         self._log_dir = log_dir
         self.services: list[Service] = []
+        self.root: Path | None = None
+        """Where the pollers run from (bench/capacity.py: a tree with the baseline's common/)."""
 
     def start(self) -> None:
         env = self._env
@@ -61,7 +66,7 @@ class Pipeline:
             ("notify", env.harness("consume", "NotifyFunction", "--workers", str(WORKERS))),
             ("schedule", env.harness("schedule", "NotifyFunction", "--every", "2")),
         ):
-            self.services.append(Service(name, argv, env, self._log_dir))
+            self.services.append(Service(name, argv, env, self._log_dir, cwd=self.root))
 
     def stop(self) -> None:
         for s in reversed(self.services):
@@ -170,7 +175,9 @@ class Scenario:
         self.drain_s = drain_s
         self.runs = 0
 
-    def run(self, rate: float, seconds: float, drain_s: float | None = None) -> Run:
+    def run(
+        self, rate: float, seconds: float, drain_s: float | None = None, last: bool = False
+    ) -> Run:
         self.runs += 1
         merchant = create_merchant(self.env, f"Bench e2e {self.runs}")
         records = self.work / f"e2e-{self.runs}.jsonl"
@@ -194,7 +201,7 @@ class Scenario:
             )
             settle_s = time.monotonic() - sent_at
         result = Run(rate, seconds, load, audit, monitor.series(), started, settle_s)
-        if audit.lost or any(current_lag(infra.kafka_bootstrap).values()):
+        if not last and (audit.lost or any(current_lag(infra.kafka_bootstrap).values())):
             self.pipeline.skip_backlog()
         return result
 
@@ -207,18 +214,6 @@ class Scenario:
             receiver_url=infra.receiver_url,
             merchant_id=merchant.merchant_id,
         )
-
-
-def _skip_until_empty(bootstrap: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        skip_backlog(bootstrap)
-        left = current_lag(bootstrap)
-        if not any(left.values()):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"could not skip the backlog before the end-to-end runs: {left}")
-        time.sleep(1)
 
 
 def _set_bank_latency(env: BenchEnv, ms: int) -> None:
@@ -312,7 +307,7 @@ def profile_at_load(
 
     spy_thread = threading.Thread(target=spy, name="profiler")
     spy_thread.start()
-    run = scenario.run(cfg.profile_rate, cfg.profile_s + 4, drain_s=5)
+    run = scenario.run(cfg.profile_rate, cfg.profile_s + 4, drain_s=5, last=True)
     spy_thread.join()
     result["load"] = {"rate": cfg.profile_rate, "intakeP99Ms": run.load["latencyMs"]["p99"]}
     return result
@@ -352,7 +347,7 @@ def measure(
     with running(env, work / "logs", front) as services:
         pipeline = Pipeline(env, work / "logs")
         # The intake scenarios left thousands of payments on the topic: not this test's.
-        _skip_until_empty(infra.kafka_bootstrap)
+        skip_until_empty(infra.kafka_bootstrap)
         pipeline.start()
         try:
             scenario = Scenario(env, pipeline, work, cfg.drain_s)
@@ -365,6 +360,14 @@ def measure(
                     "latency": latency_at_rates(scenario, cfg, log),
                 }
             _set_bank_latency(env, 0)
+            log("processing capacity, before and after the fixes")
+            out["capacity"] = capacity.before_after(
+                env,
+                pipeline,
+                backlog=cfg.capacity_backlog,
+                window_s=cfg.capacity_window_s,
+                work=work,
+            )
             out["profile"] = profile_at_load(scenario, services["api-e2e"], cfg, log)
         finally:
             pipeline.stop()

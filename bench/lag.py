@@ -117,3 +117,15 @@ def skip_backlog(bootstrap: str, timeout_s: float = 60.0) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
+
+
+def skip_until_empty(bootstrap: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        skip_backlog(bootstrap)
+        left = current_lag(bootstrap)
+        if not any(left.values()):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not skip the backlog before the end-to-end runs: {left}")
+        time.sleep(1)

@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from bench.stack_env import BenchEnv
+from harness.template import REPO_ROOT
 
 
 class BenchError(RuntimeError):
@@ -67,7 +68,15 @@ def answers(url: str) -> bool:
 
 
 class Service:
-    def __init__(self, name: str, argv: Sequence[str], env: BenchEnv, log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: BenchEnv,
+        log_dir: Path,
+        cwd: Path | None = None,
+    ) -> None:
+        """`cwd`: where `python -m` finds the project's packages (default: this one)."""
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = log_dir / f"{name}.log"
@@ -75,6 +84,7 @@ class Service:
             self.proc = subprocess.Popen(
                 list(argv),
                 env=env.process_env(),
+                cwd=cwd or REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
