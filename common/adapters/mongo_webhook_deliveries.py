@@ -5,19 +5,23 @@
     attempts [{at, statusCode, error, latencyMs}]
 
 The insert against `_id` makes a redelivered PaymentProcessed a no-op; the schedule lives
-here, so retries survive any restart.
+here, so retries survive any restart. New deliveries and recorded attempts of webhooks sent
+concurrently in one process are written together (common/adapters/mongo_group_commit.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bson import Binary
+from pymongo import UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from common.adapters.mongo_connection import mongo_errors
+from common.adapters.mongo_group_commit import GroupCommit
 from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus
 
 DELIVERIES = "webhook_deliveries"
@@ -26,15 +30,30 @@ DELIVERIES = "webhook_deliveries"
 class MongoWebhookDeliveries:
     def __init__(self, deliveries: Collection[dict[str, Any]]) -> None:
         self._c = deliveries
+        self._creates: GroupCommit[dict[str, Any], bool] = GroupCommit(self._insert)
+        self._saves: GroupCommit[dict[str, Any], None] = GroupCommit(self._update)
 
     def create(self, delivery: Delivery) -> bool:
         """Insert a new delivery; False if one exists already for this webhook id."""
+        return self._creates.submit(_doc(delivery))
+
+    def _insert(self, docs: Sequence[dict[str, Any]]) -> list[bool | Exception]:
+        duplicates: set[int] = set()
         with mongo_errors():
             try:
-                self._c.insert_one(_doc(delivery))
-                return True
-            except DuplicateKeyError:
-                return False
+                self._c.insert_many(list(docs), ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                duplicates = {e["index"] for e in errors}
+        return [i not in duplicates for i in range(len(docs))]
+
+    def _update(self, docs: Sequence[dict[str, Any]]) -> list[Exception | None]:
+        ops = [UpdateOne({"_id": d["_id"]}, {"$set": _without_id(d)}) for d in docs]
+        with mongo_errors():
+            self._c.bulk_write(ops, ordered=False)
+        return [None] * len(docs)
 
     def claim(self, delivery: Delivery, until: datetime) -> bool:
         with mongo_errors():
@@ -49,10 +68,7 @@ class MongoWebhookDeliveries:
         return doc is not None
 
     def save(self, delivery: Delivery) -> None:
-        doc = _doc(delivery)
-        doc.pop("_id")
-        with mongo_errors():
-            self._c.find_one_and_update({"_id": delivery.webhook_id}, {"$set": doc})
+        self._saves.submit(_doc(delivery))
 
     def get(self, webhook_id: str) -> Delivery | None:
         with mongo_errors():
@@ -80,6 +96,13 @@ class MongoWebhookDeliveries:
                 },
             )
         return self.get(webhook_id) if doc else None
+
+
+_DUPLICATE_KEY = 11000
+
+
+def _without_id(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "_id"}
 
 
 def _doc(d: Delivery) -> dict[str, Any]:
