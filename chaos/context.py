@@ -44,4 +44,4 @@ class Chaos:
         ]
 
     def leaks(self) -> list[str]:
-        return leaks.find(self.secrets(), self.stack.settings, self.stack.logs)
+        return leaks.find(self.secrets(), self.stack.settings)

@@ -89,7 +89,7 @@ def poison_records(chaos: Chaos) -> Row:
     row = Row(9, "poison records", "", "malformed records on every partition of both topics")
     s = chaos.stack.settings
     run = f"poison-{uuid.uuid4().hex[:8]}"
-    load = chaos.load("poison", 3, 12 if chaos.quick else 30).start()
+    load = chaos.load("poison", 3 if chaos.quick else 2, 12 if chaos.quick else 25).start()
     time.sleep(3)
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "message.max.bytes": 2_000_000})
     expected: dict[str, list[str]] = {"payments.requested.dlq": [], "payments.processed.dlq": []}
@@ -102,7 +102,7 @@ def poison_records(chaos: Chaos) -> Row:
                 expected[f"{topic}.dlq"].append(key)
     row.check(producer.flush(30) == 0, "poison records were not all acknowledged by Kafka")
     load.join()
-    result = load.settle(120 if chaos.quick else 240)
+    result = load.settle(180 if chaos.quick else 420)
     missing: dict[str, list[str]] = {}
 
     def all_dead_lettered() -> bool:
@@ -117,7 +117,7 @@ def poison_records(chaos: Chaos) -> Row:
         return not missing
 
     row.check(wait_until(all_dead_lettered, 60, 2), f"not dead-lettered with a reason: {missing}")
-    judge(row, chaos, [load], [result], injected_at)
+    judge(row, chaos, [load], [result], injected_at, scan_leaks=not chaos.quick)
     row.notes.append(f"{sum(len(v) for v in expected.values())} poison records injected")
     return row
 
@@ -290,7 +290,7 @@ def replay_storm(chaos: Chaos) -> Row:
         row.notes.append(f"round {r}: answers {dict(Counter(x.status for x in results))}")
         submissions += results
     load.submissions.extend(submissions)
-    result = load.settle(120 if chaos.quick else 240)
+    result = load.settle(180 if chaos.quick else 420)
     # 409 while the first is in flight is the contract's answer to a concurrent replay
     judge(row, chaos, [load], [result], None, answer_ok=lambda x: x.status == 409)
     row.load = f"{rounds} x 100 concurrent requests"

@@ -12,6 +12,35 @@ from common.domain.webhooks import webhook_id
 from harness.audit import Audit, PaymentTrace
 from harness.traffic import Submission
 
+NEVER_ANSWERS = "4000000000000259"
+
+
+def policy_failure(p: PaymentTrace) -> bool:
+    """`failed bank_unavailable` with no approval at the bank: the retry budget (counted from
+    the claim, redeliveries included) ran out while the fault held the payment up."""
+    return p.outcome == "failed bank_unavailable" and p.bank_approvals == 0
+
+
+def late_approval(p: PaymentTrace) -> bool:
+    """The card the bank never answers in time is approved by the bank once its hang ends
+    (60 s); a redelivery after that gets the replayed approval: `succeeded` is then right."""
+    return (
+        p.card is not None
+        and p.card.number == NEVER_ANSWERS
+        and p.status == "succeeded"
+        and p.bank_approvals == 1
+    )
+
+
+def _disagrees_with_bank(p: PaymentTrace) -> bool:
+    """Succeeded without exactly one approval, or declined/failed with one (money taken)."""
+    if p.status == "succeeded":
+        return p.bank_approvals != 1
+    if p.status in ("declined", "failed"):
+        late = p.card is not None and p.card.number == NEVER_ANSWERS
+        return p.bank_approvals != 0 and not late
+    return False
+
 
 def _short(items: list[str], n: int = 5) -> str:
     return ", ".join(items[:n]) + (f" … (+{len(items) - n})" if len(items) > n else "")
@@ -55,9 +84,20 @@ def judge(  # noqa: PLR0917
         )
         row.check(not bad, f"answers the contract does not allow: {dict(bad)}")
         wrong = Counter(
-            f"{p.expected} → {p.outcome}" for p in r.wrong_outcomes if not outcome_ok(p)
+            f"{p.expected} → {p.outcome}"
+            for p in r.wrong_outcomes
+            if not (outcome_ok(p) or late_approval(p))
         )
         row.check(not wrong, f"wrong outcomes: {dict(wrong)}")
+        allowed = Counter(
+            f"{p.expected} → {p.outcome}"
+            for p in r.wrong_outcomes
+            if outcome_ok(p) or late_approval(p)
+        )
+        if allowed:
+            row.notes.append(f"outcomes other than the card's, explained: {dict(allowed)}")
+        against = [tx[:8] for tx, p in r.payments.items() if _disagrees_with_bank(p)]
+        row.check(not against, f"outcome disagrees with the bank's approvals: {_short(against)}")
         foreign = [tx for tx, p in r.payments.items() if p.webhook_ids - {webhook_id(tx)}]
         row.check(not foreign, f"webhook-ids not derived from the payment: {_short(foreign)}")
         row.notes.append(f"outcomes {dict(r.outcomes)}; webhook retries seen {r.webhook_retries}")

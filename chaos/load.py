@@ -82,7 +82,7 @@ class Load:
 
     def settle(self, timeout_s: float = 180) -> audit.Audit:
         """Wait until every accepted payment is terminal with its webhook (or time out)."""
-        client = mongo_client(self.stack.settings.mongo_uri)
+        client = mongo_client(self.stack.settings.mongo_uri, 10_000, 120_000)
         try:
             return _settle_tolerant(
                 self.join(), self.sources(client["paygate"]["payments"]), timeout_s
@@ -117,7 +117,7 @@ def recovery_s(result: audit.Audit, lifted_at: float) -> float | None:
 
 def stuck(stack: ChaosStack, merchant_ids: list[str]) -> list[str]:
     """Payments of these merchants still pending/processing in MongoDB."""
-    client = mongo_client(stack.settings.mongo_uri)
+    client = mongo_client(stack.settings.mongo_uri, 10_000, 120_000)
     try:
         return [
             str(d["_id"])

@@ -1,5 +1,5 @@
-"""The chaos stack for the session (its own ports and `.data-chaos`), started from scratch
-and stopped at the end; the table of every scenario's row at the end of the run.
+"""The chaos stack for the scenarios (its own ports and `.data-chaos`), started from scratch
+and stopped once they are done; the table of every scenario's row at the end of the run.
 
 `make chaos` runs every scenario (CHAOS_FULL=1); `make test` runs the `smoke` ones in their
 short form.
@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.chaos)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chaos() -> Iterator[Chaos]:
     stack = ChaosStack()
     stack.up(clean=True)
@@ -39,11 +39,13 @@ def chaos() -> Iterator[Chaos]:
 
 
 @pytest.fixture
-def record() -> Iterator[list[Row]]:
-    """A test appends its row here; it is printed at the end whether it passed or not."""
+def record(chaos: Chaos) -> Iterator[list[Row]]:
+    """A test appends its row here; it is printed at the end whether it passed or not, and
+    the table so far is kept in `.data-chaos/chaos-report.md` as the run goes."""
     rows: list[Row] = []
     yield rows
     ROWS.extend(rows)
+    (chaos.stack.data_dir / "chaos-report.md").write_text(table(ROWS) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -12,6 +12,7 @@ from chaos.context import Chaos
 from chaos.report import Row, table
 
 Scenario = Callable[[Chaos], Row]
+pytestmark = pytest.mark.timeout(900)  # the first one also starts the stack
 
 
 def run(scenario: Scenario, chaos: Chaos, record: list[Row]) -> None:
