@@ -29,9 +29,10 @@ from harness import stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 
-STOP_TIMEOUT_S = 15.0
-"""SIGTERM to SIGKILL for the components; within docker-compose.yml's stop_grace_period (20 s)
-after which Docker kills the container. On a loaded 2-core machine they took up to 9.5 s."""
+STOP_TIMEOUT_S = 20.0
+"""SIGTERM to SIGKILL for the components; within docker-compose.yml's stop_grace_period (30 s),
+after which Docker kills the container. On a 2-core machine at load 10-23 they took 3.5 s,
+9.5 s, and once over 15 s."""
 
 
 def _say(line: str) -> None:
