@@ -8,7 +8,7 @@ their output on its own, and stays until one of them exits (then stops the other
 non-zero) or it receives SIGTERM/SIGINT (then stops them and exits 0).
 
 `python -m harness.container --check` is the container's health check: 0 when the API's
-/health answers 200 and the bank simulator and webhook receiver answer at all.
+/health answers 200 and the bank simulator, webhook receiver and status page answer at all.
 """
 
 from __future__ import annotations
@@ -47,15 +47,12 @@ def commands(s: InfraSettings) -> dict[str, list[str]]:
 
 
 def health_urls(s: InfraSettings) -> dict[str, str]:
-    return {
-        "api": f"{s.api_url}/health",
-        "bank": f"{s.bank_url}/control",
-        "receiver": f"{s.receiver_url}/received",
-    }
+    """The URL harness/stack.py waits on for each HTTP component, on loopback."""
+    return {c.process.name: c.url for c in stack.components(s) if c.url is not None}
 
 
 def check(s: InfraSettings) -> int:
-    """0 when the API is healthy (200) and the bank and receiver answer; 1 otherwise."""
+    """0 when the API is healthy (200) and the other HTTP components answer; 1 otherwise."""
     for name, url in health_urls(s).items():
         try:
             with urllib.request.urlopen(url, timeout=3):  # noqa: S310 - our own loopback URL

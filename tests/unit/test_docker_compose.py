@@ -174,7 +174,9 @@ def test_the_container_runs_every_stack_component_listening_everywhere(
         argv = cmds[name]
         assert argv[argv.index("--host") + 1] == "0.0.0.0", name
     assert cmds["api"][cmds["api"].index("--port") + 1] == str(s.api_port)
-    assert container.health_urls(s)["api"] == "http://127.0.0.1:3000/health"
+    urls = container.health_urls(s)
+    assert urls["api"] == "http://127.0.0.1:3000/health"
+    assert set(urls) == {"api", "bank", "receiver", "status"}
 
 
 def test_dockerfile_runs_the_container_module_as_a_non_root_user() -> None:
