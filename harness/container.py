@@ -42,8 +42,7 @@ def _say(line: str) -> None:
 
 def commands(s: InfraSettings) -> dict[str, list[str]]:
     """The argv of each component of harness/stack.py, its HTTP services on `listen_host`."""
-    listening = s.model_copy(update={"host": s.listen_host})
-    return {c.process.name: list(c.process.argv) for c in stack.components(listening)}
+    return {c.process.name: list(c.process.argv) for c in stack.components(s)}
 
 
 def health_urls(s: InfraSettings) -> dict[str, str]:

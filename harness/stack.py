@@ -33,7 +33,7 @@ def components(s: InfraSettings) -> list[Component]:
         Component(
             ManagedProcess(
                 "api",
-                [py, "-m", "harness", "api", "--host", s.host, "--port", str(s.api_port)],
+                [py, "-m", "harness", "api", "--host", s.listen_host, "--port", str(s.api_port)],
                 s.run_dir,
             ),
             f"{s.api_url}/health",
@@ -42,7 +42,7 @@ def components(s: InfraSettings) -> list[Component]:
         Component(
             ManagedProcess(
                 "bank",
-                [py, "-m", "harness", "bank", "--host", s.host, "--port", str(s.bank_port)],
+                [py, "-m", "harness", "bank", "--host", s.listen_host, "--port", str(s.bank_port)],
                 s.run_dir,
             ),
             f"{s.bank_url}/control",
@@ -57,7 +57,7 @@ def components(s: InfraSettings) -> list[Component]:
                     "harness",
                     "receiver",
                     "--host",
-                    s.host,
+                    s.listen_host,
                     "--port",
                     str(s.receiver_port),
                 ],
@@ -110,7 +110,7 @@ def components(s: InfraSettings) -> list[Component]:
                     "harness",
                     "status-page",
                     "--host",
-                    s.host,
+                    s.listen_host,
                     "--port",
                     str(s.status_port),
                 ],
