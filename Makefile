@@ -71,19 +71,20 @@ infra-clean: infra-down ## stop and delete the local data folder (.data)
 clean: ## remove caches of the tools (not the downloads in ~/.cache/paygate)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
 
-# AWS SAM: aws-sam-cli and cfn-lint in their own venv (they pin many versions of their own).
+# AWS SAM: aws-sam-cli and cfn-lint in their own venv (they pin many versions of their own),
+# kept under ~/.cache/paygate with the other downloads so that a fresh clone reuses it.
 # No Docker: sam build uses functions/Makefile (one artifact per function), samconfig.toml.
-SAM_VENV := .venv-sam
-SAM_STAMP := $(SAM_VENV)/.installed-$(shell sha256sum requirements-sam.txt | cut -c1-12)
+SAM_VENV ?= $(HOME)/.cache/paygate/sam-tools-$(shell sha256sum requirements-sam.txt | cut -c1-12)
+SAM_STAMP := $(SAM_VENV)/.installed
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 .PHONY: sam-tools sam-validate sam-build
 
 $(SAM_STAMP): requirements-sam.txt
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-sam.txt
-	@rm -f $(SAM_VENV)/.installed-* && touch $@
+	@touch $@
 
-sam-tools: $(SAM_STAMP) ## .venv-sam with aws-sam-cli and cfn-lint (requirements-sam.txt)
+sam-tools: $(SAM_STAMP) ## aws-sam-cli and cfn-lint in their own venv (requirements-sam.txt)
 
 sam-validate: sam-tools ## cfn-lint and sam validate --lint of template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml

@@ -2,8 +2,9 @@
 cfn-lint and `sam validate --lint`, and `sam build` (no Docker) makes one artifact per function
 that imports its handler on its own, without the web framework in the Kafka functions.
 
-The first run creates .venv-sam (about 2 min); later runs reuse it and the per-function
-dependency cache of functions/Makefile (.aws-sam/paygate-deps/), about a minute in all.
+The first run on a machine installs the SAM tools' venv and each function's dependencies
+(a few minutes: downloads); later runs, fresh clones included, reuse both from
+~/.cache/paygate (Makefile's SAM_VENV, functions/Makefile's DEPS_CACHE): about 30 s of CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ HANDLERS = {
 }
 WEB_ONLY = ("fastapi", "mangum", "uvicorn", "starlette")
 BUILD = REPO_ROOT / ".aws-sam" / "build"
+pytestmark = pytest.mark.timeout(1800)  # a first run downloads the SAM tools and the wheels
 
 
 def make(target: str) -> subprocess.CompletedProcess[str]:
