@@ -5,8 +5,8 @@
     attempts [{at, statusCode, error, latencyMs}]
 
 The insert against `_id` makes a redelivered PaymentProcessed a no-op; the schedule lives
-here, so retries survive any restart. New deliveries and recorded attempts of webhooks sent
-concurrently in one process are written together (common/adapters/mongo_group_commit.py).
+here, so retries survive any restart. New deliveries of webhooks sent concurrently in one
+process are inserted together (common/adapters/mongo_group_commit.py: one insert_many).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from bson import Binary
-from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
@@ -31,7 +30,6 @@ class MongoWebhookDeliveries:
     def __init__(self, deliveries: Collection[dict[str, Any]]) -> None:
         self._c = deliveries
         self._creates: GroupCommit[dict[str, Any], bool] = GroupCommit(self._insert)
-        self._saves: GroupCommit[dict[str, Any], None] = GroupCommit(self._update)
 
     def create(self, delivery: Delivery) -> bool:
         """Insert a new delivery; False if one exists already for this webhook id."""
@@ -49,12 +47,6 @@ class MongoWebhookDeliveries:
                 duplicates = {e["index"] for e in errors}
         return [i not in duplicates for i in range(len(docs))]
 
-    def _update(self, docs: Sequence[dict[str, Any]]) -> list[Exception | None]:
-        ops = [UpdateOne({"_id": d["_id"]}, {"$set": _without_id(d)}) for d in docs]
-        with mongo_errors():
-            self._c.bulk_write(ops, ordered=False)
-        return [None] * len(docs)
-
     def claim(self, delivery: Delivery, until: datetime) -> bool:
         with mongo_errors():
             doc = self._c.find_one_and_update(
@@ -68,7 +60,11 @@ class MongoWebhookDeliveries:
         return doc is not None
 
     def save(self, delivery: Delivery) -> None:
-        self._saves.submit(_doc(delivery))
+        # One by one: FerretDB 1.24 runs a bulk `update` far slower than single updates.
+        with mongo_errors():
+            self._c.find_one_and_update(
+                {"_id": delivery.webhook_id}, {"$set": _without_id(_doc(delivery))}
+            )
 
     def get(self, webhook_id: str) -> Delivery | None:
         with mongo_errors():
