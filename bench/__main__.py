@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ FULL_PLAN = Plan(
     latency_rates=(100, 250, 500, 750, 1000, 1500, 2000),
     latency_s=10,
     e2e=endtoend.E2eConfig(
-        probe_rates=(10, 20, 40, 80, 160, 320, 640, 1000),
+        probe_rates=(5, 10, 20, 40, 80, 160, 320, 640, 1000),
         probe_s=15,
         sustain_s=60,
         latency_rates=(250, 500, 1000),
@@ -141,11 +142,18 @@ def run(env: BenchEnv, plan: Plan, out: Path) -> dict[str, Any]:
     return results
 
 
+def _terminate(_sig: int, _frame: object) -> None:
+    raise SystemExit("bench: terminated")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    # SIGTERM (a timeout, Ctrl-C from make) unwinds like an exception, so the `finally`
+    # blocks stop every server, poller and the infrastructure this run started.
+    signal.signal(signal.SIGTERM, _terminate)
     env, plan = (SMOKE, SMOKE_PLAN) if args.smoke else (FULL, FULL_PLAN)
     out = args.out or (
         Path(tempfile.mkdtemp(prefix="bench-smoke-"))

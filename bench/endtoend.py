@@ -238,7 +238,9 @@ def highest_sustained(
             break
         best = rate
     confirmed: Run | None = None
-    candidates = [best, best * 0.75, best * 0.5] if best else []
+    # Nothing held: still run the full duration below the ladder, for the timeline plot.
+    lowest = cfg.probe_rates[0]
+    candidates = [best, best * 0.75, best * 0.5] if best else [lowest / 2, lowest / 4]
     for rate in candidates:
         run = scenario.run(rate, cfg.sustain_s)
         log(f"  sustain {rate:g}/s for {cfg.sustain_s:g}s: held={run.held}")
