@@ -178,8 +178,8 @@ def redis_down(chaos: Chaos) -> Row:
 
     row, *_ = service_down(chaos, 4, "redis", 15, refuses_intake=True, during=during)
     row.check(all(s.endswith("503") for s in states), f"intake while Redis was down: {states}")
-    state = _breaker_state(chaos, key)
-    row.check(state in (None, "closed"), f"breaker left {state} after Redis came back")
+    closed, state = _breaker_closes(chaos, key)
+    row.check(closed, f"breaker still {state} after Redis came back and probes succeeded")
     row.notes.append(f"breaker after: {state}")
     return row
 
@@ -248,6 +248,34 @@ def _breaker_state(chaos: Chaos, key: str | None) -> str | None:
         client.close()
 
 
+def _breaker_closes(
+    chaos: Chaos, key: str | None, timeout_s: float = 90
+) -> tuple[bool, str | None]:
+    """pybreaker moves from open to half-open only on a call: send a payment that the bank
+    approves every few seconds until the shared breaker reads closed."""
+    m = chaos.merchants[-1]
+    s = chaos.stack.settings
+
+    def closed() -> bool:
+        if _breaker_state(chaos, key) in (None, "closed"):
+            return True
+        requests.post(
+            f"{s.api_url}/api/payments",
+            headers={"X-API-Key": m.api_key, "Content-Type": "application/json"},
+            json={
+                "amount": "1.00",
+                "currency": "EUR",
+                "webhookUrl": f"{s.receiver_url}/hooks/{m.merchant_id}",
+                "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "1"},
+            },
+            timeout=30,
+        )
+        return False
+
+    ok = wait_until(closed, timeout_s, every_s=5)
+    return ok, _breaker_state(chaos, key)
+
+
 def bank_outage(chaos: Chaos) -> Row:
     row = Row(6, "bank outage, then slow bank", "", "bank 503 for 30 s, then 2 s per call for 20 s")
     load = chaos.load("bank", 2, 80).start()
@@ -275,8 +303,8 @@ def bank_outage(chaos: Chaos) -> Row:
 
     judge(row, chaos, [load], [result], normal_at, outcome_ok=outcome_ok)
     row.check("open" in seen, f"the breaker never opened (states seen: {sorted(seen)})")
-    closed = wait_until(lambda: _breaker_state(chaos, None) == "closed", 30)
-    row.check(closed, f"the breaker did not close after recovery ({_breaker_state(chaos, None)})")
+    closed, state = _breaker_closes(chaos, None)
+    row.check(closed, f"the breaker did not close after recovery ({state})")
     row.notes.append(f"breaker states seen during the outage: {sorted(seen)}")
     return row
 
