@@ -58,7 +58,7 @@ FULL_PLAN = Plan(
 )
 
 SMOKE_PLAN = Plan(
-    wrk_s=1,
+    wrk_s=3,
     scale=1,
     latency_rates=(20, 50, 100),
     latency_s=1,
@@ -150,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite README.md and the plots from the results.json already in --out",
+    )
     args = parser.parse_args(argv)
     # SIGTERM (a timeout, Ctrl-C from make) unwinds like an exception, so the `finally`
     # blocks stop every server, poller and the infrastructure this run started.
@@ -160,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.smoke
         else REPO_ROOT / "docs" / "benchmarks"
     )
+    if args.report_only:
+        report.write(json.loads((out / "results.json").read_text()), out)
+        return 0
     run(env, plan, out)
     return 0
 

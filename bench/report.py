@@ -377,6 +377,24 @@ def _e2e(e2e: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _capacity(e2e: dict[str, Any]) -> list[str]:
+    cap = e2e["capacity"]
+    rows = [
+        [label, x["backlog"], x["windowS"], x["processedPerS"], x["processLagLeft"]]
+        for label, x in (
+            (f"before (common/ at {cap['baselineCommit']})", cap["before"]),
+            ("after (working tree)", cap["after"]),
+        )
+    ]
+    return [
+        "ProcessFunction (2 pollers, bank 0 ms) draining a backlog for a fixed window, once "
+        "with the code before the fixes and once after (bench/capacity.py). Speed-up: "
+        f"**{_fmt(cap['speedup'])}x**.",
+        "",
+        *_table(["code", "backlog", "window s", "payments/s processed", "backlog left"], rows),
+    ]
+
+
 def _profile(p: dict[str, Any]) -> list[str]:
     lines = [
         f"py-spy (wall clock, idle included) for {p['seconds']} s while payments arrived at "
