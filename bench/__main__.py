@@ -72,8 +72,8 @@ SMOKE_PLAN = Plan(
         bank_latencies_ms=(0, 50),
         profile_rate=20,
         profile_s=1,
-        capacity_backlog=40,
-        capacity_window_s=3,
+        capacity_backlog=0,
+        capacity_window_s=0,
     ),
 )
 
