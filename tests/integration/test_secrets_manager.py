@@ -16,12 +16,12 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
+from common import config
 from common.adapters.secrets_manager_secrets import (
     SecretUnavailableError,
     key_material,
     secrets_manager_client,
 )
-from common.config import IntakeSettings, NotifySettings, SettingsError, load_settings
 from common.domain.errors import TransientError
 from common.security.sealed_box import new_key
 from functions.intake.deps import IntakeRuntime
@@ -143,7 +143,7 @@ def test_intake_runtime_opens_what_the_harness_sealed_with_the_key_from_the_secr
             "LOCALSTACK_HOST": aws_host,
         },
     )
-    runtime = IntakeRuntime(load_settings(IntakeSettings))
+    runtime = IntakeRuntime(config.load_settings(config.IntakeSettings))
     merchant = merchant_directory(infra).create("Secrets Manager Shop")
     assert runtime.directory().webhook_secret(merchant.merchant_id) == merchant.webhook_secret
     found = runtime.directory().authenticate(merchant.api_key)
@@ -156,7 +156,8 @@ def test_settings_need_the_key_or_its_secret(monkeypatch: pytest.MonkeyPatch) ->
         "NotifyFunction",
         {"DATA_ENCRYPTION_KEY": "", "DATA_ENCRYPTION_KEY_SECRET_ARN": ""},
     )
-    with pytest.raises(SettingsError, match="DATA_ENCRYPTION_KEY: missing"):
-        load_settings(NotifySettings)
+    # through the module: tests/unit/test_config.py reloads it (a new SettingsError class)
+    with pytest.raises(config.SettingsError, match="DATA_ENCRYPTION_KEY: missing"):
+        config.load_settings(config.NotifySettings)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY_SECRET_ARN", "arn:aws:secretsmanager:x:1:secret:k")
-    assert load_settings(NotifySettings).data_encryption_key_secret_arn.endswith(":k")
+    assert config.load_settings(config.NotifySettings).data_encryption_key_secret_arn.endswith(":k")
