@@ -44,16 +44,17 @@ FULL_PLAN = Plan(
     latency_s=10,
     e2e=endtoend.E2eConfig(
         probe_rates=(5, 10, 20, 40, 80, 160, 320, 640, 1000),
-        probe_s=15,
+        probe_s=10,
         sustain_s=60,
         latency_rates=(250, 500, 1000),
-        latency_s=5,
-        drain_s=40,
+        latency_s=2,
+        drain_s=20,
         bank_latencies_ms=(0, 50),
         profile_rate=200,
         profile_s=10,
-        capacity_backlog=1500,
-        capacity_window_s=45,
+        capacity_backlog=600,
+        capacity_window_s=30,
+        sustain_attempts=2,
     ),
 )
 
@@ -102,6 +103,12 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _partial(out: Path, results: dict[str, Any]) -> None:
+    """What is measured so far, in case a later phase fails (results.partial.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.partial.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
 def run(env: BenchEnv, plan: Plan, out: Path) -> dict[str, Any]:
     started = time.time()
     ensure_wrk()
@@ -131,12 +138,14 @@ def run(env: BenchEnv, plan: Plan, out: Path) -> dict[str, Any]:
         results["latency"] = latency.sweep(
             env, merchant, rates=plan.latency_rates, seconds=plan.latency_s, processes=2, work=work
         )
+        _partial(out, results)
         results["endToEnd"] = endtoend.measure(env, plan.e2e, work, _log)
     finally:
         infra_down(env)
     results["seconds"] = round(time.time() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.partial.json").unlink(missing_ok=True)
     report.write(results, out)
     _log(f"wrote {out / 'results.json'} and {out / 'README.md'} in {results['seconds']:.0f}s")
     return results

@@ -47,6 +47,7 @@ class E2eConfig:
     profile_s: float
     capacity_backlog: int
     capacity_window_s: float
+    sustain_attempts: int = 3
 
 
 class Pipeline:
@@ -69,6 +70,8 @@ class Pipeline:
             self.services.append(Service(name, argv, env, self._log_dir, cwd=self.root))
 
     def stop(self) -> None:
+        for s in self.services:
+            s.terminate()  # all at once: each may take its full grace period
         for s in reversed(self.services):
             s.stop()
         self.services = []
@@ -241,7 +244,7 @@ def highest_sustained(
     # Nothing held: still run the full duration below the ladder, for the timeline plot.
     lowest = cfg.probe_rates[0]
     candidates = [best, best * 0.75, best * 0.5] if best else [lowest / 2, lowest / 4]
-    for rate in candidates:
+    for rate in candidates[: cfg.sustain_attempts]:
         run = scenario.run(rate, cfg.sustain_s)
         log(f"  sustain {rate:g}/s for {cfg.sustain_s:g}s: held={run.held}")
         confirmed = run

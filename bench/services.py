@@ -116,6 +116,11 @@ class Service:
                     out.append(int(entry.name))
         return out
 
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             with suppress(ProcessLookupError):
