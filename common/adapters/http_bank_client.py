@@ -49,19 +49,46 @@ class HttpBankClient:
             raise TransientError("bank", f"HTTP {response.status_code}")
         if response.status_code >= 400:
             raise PermanentError(f"bank refused the request: HTTP {response.status_code}")
+        return _decision(_json(response))
+
+    def decision(self, transaction_id: str, timeout_s: float) -> BankDecision | None:
         try:
-            data = response.json()
-            approved, code, auth_id = (
-                data["approved"],
-                data.get("declineCode"),
-                data["authorizationId"],
+            response = self._session.get(
+                f"{self._url}/{transaction_id}",
+                timeout=(min(timeout_s, 2.0), timeout_s),
+                allow_redirects=False,
             )
-        except (ValueError, KeyError, TypeError):
-            raise TransientError("bank", "unreadable answer") from None
-        if (
-            not isinstance(approved, bool)
-            or not isinstance(auth_id, str)
-            or not (code is None or isinstance(code, str))
-        ):
-            raise TransientError("bank", "answer of unexpected types")
-        return BankDecision(approved=approved, decline_code=code, authorization_id=auth_id)
+        except requests.RequestException:
+            raise TransientError("bank", "status inquiry failed") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TransientError("bank", f"status inquiry: HTTP {response.status_code}")
+        data = _json(response)
+        found = data.get("decision") if isinstance(data, dict) else None
+        return None if found is None else _decision(found)
+
+
+def _json(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _decision(data: object) -> BankDecision:
+    """A decision document of the bank, or TransientError if it is not one."""
+    if not isinstance(data, dict):
+        raise TransientError("bank", "unreadable answer")
+    approved, code, auth_id = (
+        data.get("approved"),
+        data.get("declineCode"),
+        data.get("authorizationId"),
+    )
+    if (
+        not isinstance(approved, bool)
+        or not isinstance(auth_id, str)
+        or not (code is None or isinstance(code, str))
+    ):
+        raise TransientError("bank", "answer of unexpected types")
+    return BankDecision(approved=approved, decline_code=code, authorization_id=auth_id)

@@ -132,6 +132,12 @@ class Bank(Protocol):
         5xx, 429); PermanentError when it refused the request itself (other 4xx)."""
         ...
 
+    def decision(self, transaction_id: str, timeout_s: float) -> BankDecision | None:
+        """A status inquiry that never authorizes: the decision the bank already made for
+        this idempotency key, or None (none yet, unknown key). TransientError if it cannot
+        say. After a timed-out attempt the bank may have decided without us hearing it."""
+        ...
+
 
 @dataclass(frozen=True)
 class BankAttempt:

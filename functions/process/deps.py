@@ -56,7 +56,9 @@ class ProcessRuntime(KafkaFunctionRuntime):
             vault=CardVault(box, KeyedHasher(bytes(32))),
             publisher=self.publisher,
             clock=SystemClock(),
-            policy=ProcessPolicy(s.payment_processed_topic, s.bank_retry_budget_s),
+            policy=ProcessPolicy(
+                s.payment_processed_topic, s.bank_retry_budget_s, s.bank_timeout_ms / 1000
+            ),
         )
 
 

@@ -108,6 +108,21 @@ class ResilientBank:
         except RetryError:
             raise BankUnavailableError(attempts, breaker_open) from None
 
+    def inquire(self, transaction_id: str, wait_s: float) -> BankDecision | None:
+        """Before giving a payment up: did the bank decide anyway (an attempt that timed out
+        on our side may still have been authorized on the bank's)? Asks again until `wait_s`
+        has passed, so an authorization still in flight at the bank can land. Outside the
+        breaker: a status inquiry charges nothing. None when the bank says nothing."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                found = self._bank.decision(transaction_id, self._attempt_timeout_s)
+            except TransientError:
+                found = None
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
 
 class ConcurrentCircuitBreaker(pybreaker.CircuitBreaker):
     """pybreaker's `call` holds a lock for the whole call, which made the bank calls of one

@@ -50,6 +50,10 @@ class ProcessPolicy:
     processed_topic: str
     retry_budget_s: float
     """How long a payment may wait for a bank decision, from its claim, before `failed`."""
+    inquiry_wait_s: float = 2.0
+    """Once the budget is spent after a timeout: how long to keep asking the bank whether
+    it decided anyway (about one attempt's timeout, the time an authorization in flight
+    at the bank may still take)."""
 
 
 class ProcessService:
@@ -118,10 +122,19 @@ class ProcessService:
         )
         try:
             decision = self._bank.authorize(auth, deadline, on_attempt)
-        except BankUnavailableError:
-            if budget_deadline <= invocation_deadline or time.monotonic() >= budget_deadline:
+        except BankUnavailableError as exc:
+            if budget_deadline > invocation_deadline and time.monotonic() < budget_deadline:
+                return None  # the invocation ends before the budget does: try again later
+            # Never `failed` while the bank may have approved: ask what it decided first.
+            late = self._bank.inquire(tx, 0.0 if exc.breaker_open else self._policy.inquiry_wait_s)
+            if late is None:
                 return Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
-            return None  # the invocation ends before the budget does: try again later
+            on_attempt(
+                BankAttempt(
+                    self._clock.now(), 0.0, "approved" if late.approved else "declined", "inquiry"
+                )
+            )
+            decision = late
         except PermanentError as exc:
             log.warning("bank refused the request", extra={"transactionId": tx, "reason": str(exc)})
             return Outcome(PaymentStatus.FAILED, failure_reason="bank_rejected")

@@ -182,3 +182,22 @@ def test_bank_outage_opens_the_shared_breaker_and_payments_complete_after_it(
     assert "breaker_open" in results and results[-1] == "approved"
     assert breaker_state == "closed"
     assert bank_calls(bank, req.transaction_id)["calls"] < len(results)
+
+
+def test_a_payment_the_bank_approved_after_our_timeout_is_not_failed(
+    infra: InfraSettings, bank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the chaos suite (slow bank, 2 s per call = our timeout): the budget ran out
+    on timed-out attempts the bank had approved, and the payment was `failed` while the card
+    was charged. A status inquiry before failing finds the approval."""
+    requests.put(f"{bank}/control", json={"latencyMs": 800}, timeout=5)
+    req = request("4242424242424242")
+    with process_handler(
+        monkeypatch, bank, BANK_TIMEOUT_MS="500", BANK_RETRY_BUDGET_S="1"
+    ) as handler:
+        assert handler(kafka_event(req.to_json()), Context()) == {"batchItemFailures": []}
+    doc = payments(infra).find_one({"_id": req.transaction_id})
+    assert bank_calls(bank, req.transaction_id)["decision"]["approved"] is True
+    assert doc["status"] == "succeeded"
+    assert doc["bankAttempts"][-1]["result"] == "approved"
+    assert doc["bankAttempts"][-1]["detail"] == "inquiry"

@@ -22,6 +22,8 @@ class ScriptedBank:
         self.timeouts: list[float] = []
         self.delay_s = delay_s
         self.lock = threading.Lock()
+        self.decided: BankDecision | None = None
+        """What a status inquiry finds (the bank decided although we heard nothing)."""
 
     def authorize(self, request: AuthorizationRequest, timeout_s: float) -> BankDecision:
         time.sleep(self.delay_s)
@@ -32,6 +34,9 @@ class ScriptedBank:
             raise answer
         assert isinstance(answer, BankDecision)
         return answer
+
+    def decision(self, transaction_id: str, timeout_s: float) -> BankDecision | None:
+        return self.decided
 
 
 APPROVED = BankDecision(True, None, "auth_1")
@@ -90,3 +95,19 @@ def test_calls_through_the_breaker_run_concurrently() -> None:
             )
         )
     assert time.monotonic() - started < 0.8  # one at a time would take 1.6 s
+
+
+def test_an_inquiry_finds_a_decision_the_bank_made_after_our_timeout() -> None:
+    bank = ScriptedBank(TransientError("bank", "timeout"))
+    resilient = ResilientBank(bank, breaker(), 0.1)
+    assert resilient.inquire("tx", 0.0) is None
+    bank.decided = APPROVED
+    assert resilient.inquire("tx", 0.0) == APPROVED
+
+
+def test_an_inquiry_keeps_asking_until_its_wait_is_over() -> None:
+    bank = ScriptedBank(TransientError("bank", "timeout"))
+    threading.Timer(0.3, lambda: setattr(bank, "decided", APPROVED)).start()
+    started = time.monotonic()
+    assert ResilientBank(bank, breaker(), 0.1).inquire("tx", 2.0) == APPROVED
+    assert time.monotonic() - started < 1.5
