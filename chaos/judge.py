@@ -58,7 +58,10 @@ def judge(  # noqa: PLR0917
 ) -> None:
     """Fill the row from the audits: lost, double-charged, duplicate events, answers the
     contract does not allow (unless `answer_ok` says the fault explains them), outcomes other
-    than the test card promises (unless `outcome_ok`), stuck payments, leaked secrets."""
+    than the test card promises (unless `outcome_ok`; `failed bank_unavailable` without an
+    approval at the bank is always the policy's answer to a bank decision that came too
+    late, and is counted in the notes), outcomes that disagree with the bank's approvals,
+    stuck payments, leaked secrets."""
     row.load = " + ".join(load.label for load in loads)
     row.accepted = sum(r.accepted for r in results)
     row.lost = sum(len(r.lost) for r in results)
@@ -86,13 +89,13 @@ def judge(  # noqa: PLR0917
         wrong = Counter(
             f"{p.expected} → {p.outcome}"
             for p in r.wrong_outcomes
-            if not (outcome_ok(p) or late_approval(p))
+            if not (outcome_ok(p) or late_approval(p) or policy_failure(p))
         )
         row.check(not wrong, f"wrong outcomes: {dict(wrong)}")
         allowed = Counter(
             f"{p.expected} → {p.outcome}"
             for p in r.wrong_outcomes
-            if outcome_ok(p) or late_approval(p)
+            if outcome_ok(p) or late_approval(p) or policy_failure(p)
         )
         if allowed:
             row.notes.append(f"outcomes other than the card's, explained: {dict(allowed)}")
