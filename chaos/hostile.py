@@ -166,7 +166,7 @@ def _schemathesis(chaos: Chaos, api_key: str, report_dir: Path) -> list[str]:
         "--mode",
         "all",
         "--max-examples",
-        "25" if chaos.quick else "150",
+        "150",
         "--header",
         f"X-API-Key: {api_key}",
         "--request-timeout",
@@ -216,12 +216,15 @@ def hostile_input(chaos: Chaos) -> Row:
         strict.stop()
     for p in problems:
         row.problems.append(p)
-    row.problems += _schemathesis(chaos, merchant.api_key, s.run_dir)
+    if not chaos.quick:  # the short pass: `make test` runs tests/e2e/test_schemathesis.py
+        row.problems += _schemathesis(chaos, merchant.api_key, s.run_dir)
     row.check(chaos.stack.component("api").pid() == api_pid, "the API process died")
     row.check(_answers(f"{s.api_url}/health"), "the API does not answer any more")
     accepted = [a for a in answers if a.status == 202]
     row.accepted = len(accepted)
-    row.load = f"{len(answers)} fuzz + {len(ssrf)} SSRF requests + schemathesis"
+    row.load = f"{len(answers)} fuzz + {len(ssrf)} SSRF requests" + (
+        "" if chaos.quick else " + schemathesis"
+    )
     settled = wait_until(lambda: not stuck(chaos.stack, [merchant.merchant_id]), 120, 2)
     row.check(
         settled, f"accepted fuzz payments stuck: {stuck(chaos.stack, [merchant.merchant_id])[:5]}"
