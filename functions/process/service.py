@@ -122,11 +122,12 @@ class ProcessService:
         )
         try:
             decision = self._bank.authorize(auth, deadline, on_attempt)
-        except BankUnavailableError as exc:
+        except BankUnavailableError:
             if budget_deadline > invocation_deadline and time.monotonic() < budget_deadline:
                 return None  # the invocation ends before the budget does: try again later
-            # Never `failed` while the bank may have approved: ask what it decided first.
-            late = self._bank.inquire(tx, 0.0 if exc.breaker_open else self._policy.inquiry_wait_s)
+            # Never `failed` while the bank may have approved: ask what it decided first, even
+            # when the breaker refused the last attempt (an earlier one may have timed out).
+            late = self._bank.inquire(tx, self._policy.inquiry_wait_s)
             if late is None:
                 return Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
             on_attempt(
