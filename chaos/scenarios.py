@@ -249,7 +249,7 @@ def _breaker_state(chaos: Chaos, key: str | None) -> str | None:
 
 
 def _breaker_closes(
-    chaos: Chaos, key: str | None, timeout_s: float = 90
+    chaos: Chaos, key: str | None, timeout_s: float = 240
 ) -> tuple[bool, str | None]:
     """pybreaker moves from open to half-open only on a call: send a payment that the bank
     approves every few seconds until the shared breaker reads closed."""
