@@ -179,7 +179,9 @@ def collect(
     payments whose webhook has arrived: polling is cheap while the pipeline works."""
     audit = Audit(submissions, previous.payments if previous else traces(submissions))
     _read_deliveries(audit, sources.receiver_url, sources.merchant_id)
-    _read_payments(audit, sources.payments, every_payment=every_payment)
+    _read_payments(
+        audit, sources.payments, every_payment=every_payment, merchant_id=sources.merchant_id
+    )
     _read_bank(audit, sources.bank_url, sources.merchant_id)
     return audit
 
@@ -189,18 +191,34 @@ def _read_payments(
     payments: pymongo.collection.Collection[dict[str, Any]],
     *,
     every_payment: bool,
+    merchant_id: str,
 ) -> None:
-    """One lookup by `_id` per payment not yet known to be terminal: FerretDB answers those
-    from its primary key, while an `$in` over many ids is a collection scan."""
-    for trace in audit.payments.values():
-        if trace.status in TERMINAL or not (every_payment or trace.webhook_ids):
-            continue
-        doc = payments.find_one(
-            {"_id": trace.transaction_id}, {"status": 1, "declineCode": 1, "failureReason": 1}
-        )
-        if doc is not None:
-            trace.status = doc.get("status")
-            trace.reason = doc.get("declineCode") or doc.get("failureReason")
+    """Lookups by `_id` of payments not yet known to be terminal, which FerretDB answers from
+    its primary key when the document exists; a missing one (not yet claimed) costs it a
+    collection scan, as does any other filter. So: by `_id` for the payments whose webhook
+    arrived (they exist), and one scan by merchant for all the others."""
+    pending = [t for t in audit.payments.values() if t.status not in TERMINAL]
+    if every_payment and any(not t.webhook_ids for t in pending):
+        projection = {"status": 1, "declineCode": 1, "failureReason": 1}
+        docs = {d["_id"]: d for d in payments.find({"merchantId": merchant_id}, projection)}
+        for trace in pending:
+            _set_status(trace, docs.get(trace.transaction_id))
+        return
+    for trace in pending:
+        if trace.webhook_ids:
+            _set_status(
+                trace,
+                payments.find_one(
+                    {"_id": trace.transaction_id},
+                    {"status": 1, "declineCode": 1, "failureReason": 1},
+                ),
+            )
+
+
+def _set_status(trace: PaymentTrace, doc: dict[str, Any] | None) -> None:
+    if doc is not None:
+        trace.status = doc.get("status")
+        trace.reason = doc.get("declineCode") or doc.get("failureReason")
 
 
 def _read_bank(audit: Audit, bank_url: str, merchant_id: str) -> None:
