@@ -4,7 +4,8 @@
                                   "expYear"}, "merchantId", "reference"} + Idempotency-Key
         200 {"authorizationId", "approved", "declineCode", "idempotencyKey"}
         503 while "outage" is on, at the configured error rate, or for the 0119 card's first
-            two calls; the 0259 card never answers in time (the call hangs for 60 s)
+            two calls; the 0259 card never answers in time (the call hangs for 60 s, then
+            504, and the bank never decides it)
     GET  /v1/authorizations/{key}  what the bank decided for a key and how often it was called
     GET  /v1/authorizations?merchantId=  every key of a merchant: calls, reference, approved
     GET  /control, PUT /control    {"latencyMs", "errorRate", "outage"}: run-time knobs
@@ -104,8 +105,10 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         if bank.controls.latencyMs:
             await asyncio.sleep(bank.controls.latencyMs / 1000)
         number = body.card.number
-        if number == NEVER_ANSWERS:
+        if number == NEVER_ANSWERS:  # a bank that never decides: no late approval either
             await asyncio.sleep(HANG_S)
+            bank.errors += 1
+            return JSONResponse({"error": "timed out upstream"}, status_code=504)
         unavailable = (
             bank.controls.outage
             or (number == FLAKY_TWICE and state.calls <= 2)
