@@ -19,7 +19,7 @@ from chaos.judge import judge, policy_failure
 from chaos.load import wait_until
 from chaos.report import Row
 from harness.audit import PaymentTrace
-from harness.traffic import Submission
+from harness.traffic import TEST_CARDS, Submission, payment_body
 
 SETTLE_S = 420.0
 """FerretDB on a shared 2-core machine: a backlog after a fault drains at a few payments/s."""
@@ -162,18 +162,7 @@ def redis_down(chaos: Chaos) -> Row:
 
     def during() -> None:
         # an intake request with a good key cannot be accepted without Redis
-        m = chaos.merchants[-1]
-        answer = requests.post(
-            f"{chaos.stack.settings.api_url}/api/payments",
-            headers={"X-API-Key": m.api_key, "Content-Type": "application/json"},
-            json={
-                "amount": "1.00",
-                "currency": "EUR",
-                "webhookUrl": f"{chaos.stack.settings.receiver_url}/hooks/{m.merchant_id}",
-                "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "1"},
-            },
-            timeout=30,
-        )
+        answer = _probe_payment(chaos)
         states.append(f"probe without Idempotency-Key → {answer.status_code}")
 
     row, *_ = service_down(chaos, 4, "redis", 15, refuses_intake=True, during=during)
@@ -253,23 +242,11 @@ def _breaker_closes(
 ) -> tuple[bool, str | None]:
     """pybreaker moves from open to half-open only on a call: send a payment that the bank
     approves every few seconds until the shared breaker reads closed."""
-    m = chaos.merchants[-1]
-    s = chaos.stack.settings
 
     def closed() -> bool:
         if _breaker_state(chaos, key) in (None, "closed"):
             return True
-        requests.post(
-            f"{s.api_url}/api/payments",
-            headers={"X-API-Key": m.api_key, "Content-Type": "application/json"},
-            json={
-                "amount": "1.00",
-                "currency": "EUR",
-                "webhookUrl": f"{s.receiver_url}/hooks/{m.merchant_id}",
-                "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "1"},
-            },
-            timeout=30,
-        )
+        _probe_payment(chaos)  # a valid payment: one the API refused would never reach the bank
         return False
 
     ok = wait_until(closed, timeout_s, every_s=5)
@@ -377,3 +354,14 @@ def slow_merchant(chaos: Chaos) -> Row:
         f"healthy merchant submit→webhook p95 {p95 and round(p95, 1)} s (cards answered at once)"
     )
     return row
+
+
+def _probe_payment(chaos: Chaos) -> requests.Response:
+    """One valid payment (an approving card, no Idempotency-Key) for the last merchant."""
+    m, s = chaos.merchants[-1], chaos.stack.settings
+    body = payment_body(
+        TEST_CARDS[0], f"{s.receiver_url}/hooks/{m.merchant_id}", "probe", amount="1.00"
+    )
+    return requests.post(
+        f"{s.api_url}/api/payments", headers={"X-API-Key": m.api_key}, json=body, timeout=30
+    )
