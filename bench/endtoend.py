@@ -298,8 +298,8 @@ def profile_at_load(
 
     def spy() -> None:
         time.sleep(2)  # let the load build up
-        result.update(
-            profile_stages(
+        try:
+            profiled = profile_stages(
                 {
                     "intake": api.child_pids,
                     "process": lambda: scenario.pipeline.pids("process"),
@@ -308,7 +308,10 @@ def profile_at_load(
                 cfg.profile_s,
                 scenario.work / "profiles",
             )
-        )
+        except Exception as exc:
+            result["error"] = f"{type(exc).__name__}: {exc}"
+            return
+        result.update(profiled)
 
     spy_thread = threading.Thread(target=spy, name="profiler")
     spy_thread.start()

@@ -396,6 +396,8 @@ def _capacity(e2e: dict[str, Any]) -> list[str]:
 
 
 def _profile(p: dict[str, Any]) -> list[str]:
+    if "error" in p:
+        return [f"**Not measured**: the profiler failed ({p['error']}).", ""]
     lines = [
         f"py-spy (wall clock, idle included) for {p['seconds']} s while payments arrived at "
         f"{p['load']['rate']:g}/s; hottest stage by CPU: **{p['hottestByCpu']}**.",
