@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
 from common.config import process_settings
 from common.domain.events import CardToken, PaymentRequested
 from common.lambda_kafka import encode_event, encode_record
@@ -27,7 +28,9 @@ from tests.integration.intake_support import function_under_test
 def process_handler(
     monkeypatch: pytest.MonkeyPatch, bank_url: str, **overrides: str
 ) -> Iterator[Any]:
-    """The real process handler, with short bank timeouts and budgets for tests."""
+    """The real process handler, with short bank timeouts and budgets for tests, and the
+    shared breaker closed (its state lives in Redis and outlives any earlier run)."""
+    reset_bank_breaker()
     settings = {
         "BANK_URL": bank_url,
         "BANK_TIMEOUT_MS": "500",
@@ -40,6 +43,12 @@ def process_handler(
         monkeypatch, "ProcessFunction", settings, process_settings, deps.process_runtime
     ):
         yield lambda_handler
+
+
+def reset_bank_breaker() -> None:
+    client = redis_client(function_env("ProcessFunction")["REDIS_URL"])
+    for key in client.scan_iter(f"{BANK_BREAKER_NAMESPACE}*"):
+        client.delete(key)
 
 
 def vault() -> CardVault:
