@@ -7,7 +7,8 @@ adapter (on real Redis).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -163,3 +164,21 @@ class FakeWebhookDeliveries:
             found, status=DeliveryStatus.SCHEDULED, next_attempt_at=now, attempts=()
         )
         return self.rows[webhook_id]
+
+
+class FakeSlowEndpoints:
+    """RedisSlowEndpoints in memory: a mark per merchant that expires after `mark_s`."""
+
+    def __init__(self, mark_s: float = 60.0) -> None:
+        self.mark_s = mark_s
+        self.until: dict[str, float] = {}
+
+    def slow_among(self, merchant_ids: Iterable[str]) -> set[str]:
+        now = time.monotonic()
+        return {m for m in merchant_ids if self.until.get(m, 0.0) > now}
+
+    def mark_slow(self, merchant_id: str) -> None:
+        self.until[merchant_id] = time.monotonic() + self.mark_s
+
+    def clear(self, merchant_id: str) -> None:
+        self.until.pop(merchant_id, None)

@@ -10,6 +10,7 @@ from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_client
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
+from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
 from common.adapters.secrets_manager_secrets import key_material
 from common.config import NotifySettings, notify_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
@@ -31,11 +32,14 @@ class NotifyRuntime(KafkaFunctionRuntime):
             s.data_encryption_key, s.data_encryption_key_secret_arn, s.localstack_host
         )
         box = SealedBox(decode_key(key))
-        merchants = RedisMerchantDirectory(redis_client(s.redis_url), box)
+        redis = redis_client(s.redis_url)
+        merchants = RedisMerchantDirectory(redis, box)
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
         return NotifyService(
             deliveries=MongoWebhookDeliveries(db[DELIVERIES]),
             sender=HttpWebhookSender(s.webhook_timeout_s, pool_size=s.notify_concurrency),
+            # slow until a retry succeeds, or for a minute (then one batch tries it again)
+            slow=RedisSlowEndpoints(redis, mark_s=max(60.0, s.webhook_timeout_s * 6)),
             secret_of=merchants.webhook_secret,
             resolve=resolve_host,
             publisher=self.publisher,

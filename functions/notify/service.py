@@ -8,6 +8,10 @@
 - Exhausted → `failed`, and the delivery goes to the webhook dead-letter topic.
 - The URL is checked against private/loopback/link-local targets again at delivery time: a
   name may resolve differently than it did at intake. A refusal is a failed attempt.
+- A merchant whose endpoint hangs does not hold up the others: an attempt that times out
+  marks the merchant slow (shared by every worker), and while the mark lasts its new
+  deliveries skip the batch and go straight to the schedule, whose own run waits for them.
+  The first retry that succeeds lifts the mark.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +55,14 @@ class DeliveryStore(Protocol):
     def due(self, now: datetime, limit: int) -> list[Delivery]: ...
 
 
+class SlowEndpoints(Protocol):
+    def slow_among(self, merchant_ids: Iterable[str]) -> set[str]: ...
+
+    def mark_slow(self, merchant_id: str) -> None: ...
+
+    def clear(self, merchant_id: str) -> None: ...
+
+
 class Sender(Protocol):
     def send(self, url: str, body: bytes, headers: dict[str, str]) -> DeliveryAttempt: ...
 
@@ -71,6 +83,7 @@ class NotifyService:
         *,
         deliveries: DeliveryStore,
         sender: Sender,
+        slow: SlowEndpoints,
         secret_of: Callable[[str], str | None],
         resolve: Resolver,
         publisher: EventPublisher,
@@ -79,19 +92,27 @@ class NotifyService:
     ) -> None:
         self._deliveries = deliveries
         self._sender = sender
+        self._slow = slow
         self._secret_of = secret_of
         self._resolve = resolve
         self._publisher = publisher
         self._clock = clock
         self._policy = policy
 
-    def accept(self, event: PaymentProcessed) -> Delivery | None:
-        """The new delivery to send now, or None if this payment's webhook exists already."""
+    def slow_merchants(self, merchant_ids: Iterable[str]) -> set[str]:
+        """Which of these merchants' endpoints timed out lately (their webhooks wait for the
+        schedule rather than hold a batch up)."""
+        return self._slow.slow_among(merchant_ids)
+
+    def accept(self, event: PaymentProcessed, *, send_now: bool = True) -> Delivery | None:
+        """The new delivery to send now, or None if this payment's webhook exists already or
+        (send_now False) is left to the schedule, due at once."""
         now = self._clock.now()
         try:
             body = webhook_body(event)
         except MoneyError as exc:  # schema-valid, yet not a payment we could have made
             raise PermanentError(f"PaymentProcessed unusable: {exc}") from None
+        lease = timedelta(seconds=self._policy.first_attempt_lease_s if send_now else 0)
         delivery = Delivery(
             webhook_id=webhook_id(event.transaction_id),
             transaction_id=event.transaction_id,
@@ -99,14 +120,19 @@ class NotifyService:
             url=event.webhook_url,
             body=body,
             status=DeliveryStatus.SCHEDULED,
-            next_attempt_at=now + timedelta(seconds=self._policy.first_attempt_lease_s),
+            next_attempt_at=now + lease,
             created_at=now,
         )
-        return delivery if self._deliveries.create(delivery) else None
+        created = self._deliveries.create(delivery)
+        return delivery if created and send_now else None
 
-    def deliver(self, delivery: Delivery) -> Delivery:
+    def deliver(self, delivery: Delivery, *, scheduled: bool = False) -> Delivery:
         attempt = self._attempt(delivery)
         updated = after_attempt(delivery, attempt, self._policy.schedule)
+        if attempt.error == "timeout":
+            self._slow.mark_slow(delivery.merchant_id)
+        elif scheduled and updated.status is DeliveryStatus.DELIVERED:
+            self._slow.clear(delivery.merchant_id)
         if updated.status is DeliveryStatus.FAILED:
             self._dead_letter(updated)  # first: if Kafka refuses, the delivery stays due
         self._deliveries.save(updated)
@@ -135,7 +161,7 @@ class NotifyService:
 
     def deliver_due(self, executor: Executor, limit: int = 100) -> tuple[int, int]:
         """Send what is due; one failing delivery does not cancel the others."""
-        futures = [executor.submit(self.deliver, d) for d in self.due(limit)]
+        futures = [executor.submit(self.deliver, d, scheduled=True) for d in self.due(limit)]
         delivered = 0
         for future in futures:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_idempotency_store import RedisIdempotencyStore
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
+from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
 from common.domain.payment import CardSummary, PaymentRecord, PaymentStatus
 from common.domain.ports import (
     IdempotencyBegun,
@@ -31,6 +33,7 @@ from tests.fakes import (
     FakeIdempotencyStore,
     FakeMerchantDirectory,
     FakePendingPayments,
+    FakeSlowEndpoints,
     FakeWebhookDeliveries,
 )
 
@@ -167,3 +170,31 @@ def test_a_secret_sealed_with_another_key_is_none_not_a_crash(redis_client: redi
     other_key = RedisMerchantDirectory(redis_client, SealedBox(bytes(range(32))))
     assert other_key.webhook_secret(created.merchant_id) is None
     assert other_key.webhook_secret("mer_unknown") is None
+
+
+@pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
+def slow_endpoints(request: pytest.FixtureRequest) -> Any:
+    if request.param == "fake":
+        return FakeSlowEndpoints(mark_s=0.3)
+    return RedisSlowEndpoints(request.getfixturevalue("redis_client"), mark_s=0.3)
+
+
+def test_slow_endpoints_are_marked_cleared_and_forgotten(slow_endpoints: Any) -> None:
+    a, b, c = (f"mer_{unique()}" for _ in range(3))
+    assert slow_endpoints.slow_among([]) == set()
+    assert slow_endpoints.slow_among([a, b]) == set()
+    slow_endpoints.mark_slow(a)
+    slow_endpoints.mark_slow(b)
+    assert slow_endpoints.slow_among([a, b, c, a]) == {a, b}
+    slow_endpoints.clear(b)
+    assert slow_endpoints.slow_among([a, b, c]) == {a}
+    time.sleep(0.45)
+    assert slow_endpoints.slow_among([a]) == set()  # a mark lasts mark_s
+
+
+@real
+def test_slow_endpoints_fail_open_when_redis_does_not_answer() -> None:
+    down = RedisSlowEndpoints(redis.Redis(port=1, socket_connect_timeout=0.2), mark_s=1)
+    down.mark_slow("mer_x")
+    down.clear("mer_x")
+    assert down.slow_among(["mer_x"]) == set()  # every merchant counts as healthy

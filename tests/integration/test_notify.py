@@ -215,6 +215,40 @@ def test_a_hanging_merchant_does_not_hold_up_a_healthy_one(
     assert delivery(infra, slow.transaction_id)["status"] == "delivered"
 
 
+def test_after_a_timeout_batches_stop_waiting_for_that_merchant_until_it_answers(
+    infra: InfraSettings,
+    receiver_url: str,
+    shop: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow_mid, slow_url = shop
+    healthy = merchant_directory(infra).create("Healthy Shop")
+    healthy_url = f"{receiver_url}/hooks/{healthy.merchant_id}"
+    requests.put(
+        f"{receiver_url}/control",
+        json={"merchantId": slow_mid, "failNext": 2, "status": 200, "hangSeconds": 6},
+        timeout=5,
+    )
+    first = processed(slow_mid, slow_url)
+    second, fast = processed(slow_mid, slow_url), processed(healthy.merchant_id, healthy_url)
+    with notify_handler(monkeypatch, WEBHOOK_TIMEOUT_S="3") as handler:
+        handler(kafka_event(first.to_json(), topic="payments.processed"), Context())
+        assert delivery(infra, first.transaction_id)["attempts"][0]["error"] == "timeout"
+        started = time.monotonic()
+        handler(
+            kafka_event(second.to_json(), fast.to_json(), topic="payments.processed", start=1),
+            Context(),
+        )
+        assert time.monotonic() - started < 2.5  # did not wait out a 3 s timeout
+        assert received(receiver_url, transactionId=fast.transaction_id)
+        left = delivery(infra, second.transaction_id)
+        assert left["status"] == "scheduled" and left["attempts"] == []  # due, for the schedule
+        run_schedule_until_final(handler, infra, second.transaction_id)
+        run_schedule_until_final(handler, infra, first.transaction_id)
+    assert delivery(infra, second.transaction_id)["status"] == "delivered"
+    assert delivery(infra, first.transaction_id)["status"] == "delivered"
+
+
 def test_a_corrupt_event_is_dead_lettered_and_the_rest_delivered(
     infra: InfraSettings,
     receiver_url: str,

@@ -13,7 +13,7 @@ from common.domain.webhooks import (
     webhook_id,
 )
 from functions.notify.service import NotifyPolicy, NotifyService
-from tests.fakes import FakePublisher, FakeWebhookDeliveries, FixedClock
+from tests.fakes import FakePublisher, FakeSlowEndpoints, FakeWebhookDeliveries, FixedClock
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SCHEDULE = [5, 300, 1800]
@@ -62,6 +62,7 @@ def test_a_new_delivery_is_left_to_its_batch_before_the_scheduler_takes_it() -> 
     service = NotifyService(
         deliveries=store,
         sender=None,
+        slow=FakeSlowEndpoints(),
         secret_of=lambda _m: None,  # type: ignore[arg-type]
         resolve=lambda _h: ["93.184.216.34"],
         publisher=FakePublisher(),
@@ -93,6 +94,7 @@ def service_with(store: FakeWebhookDeliveries, secret_of: object) -> NotifyServi
     return NotifyService(
         deliveries=store,
         sender=None,
+        slow=FakeSlowEndpoints(),
         secret_of=secret_of,  # type: ignore[arg-type]
         resolve=lambda _h: ["93.184.216.34"],
         publisher=FakePublisher(),
@@ -134,3 +136,62 @@ def test_an_attempt_that_cannot_even_start_is_recorded_not_raised() -> None:
     after = service.deliver(created)
     assert after.status is DeliveryStatus.SCHEDULED
     assert after.attempts[0].error == "not attempted: redis unavailable: ConnectionError"
+
+
+class ScriptedSender:
+    """Answers each URL as told: a status code, or None for a timeout."""
+
+    def __init__(self, answers: dict[str, int | None]) -> None:
+        self.answers = answers
+        self.sent: list[str] = []
+
+    def send(self, url: str, body: bytes, headers: dict[str, str]) -> DeliveryAttempt:
+        self.sent.append(url)
+        code = self.answers[url]
+        return DeliveryAttempt(T0, code, None if code else "timeout", 1.0)
+
+
+def routing_service(
+    store: FakeWebhookDeliveries, sender: ScriptedSender, slow: FakeSlowEndpoints
+) -> NotifyService:
+    return NotifyService(
+        deliveries=store,
+        sender=sender,
+        slow=slow,
+        secret_of=lambda _m: "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        resolve=lambda _h: ["93.184.216.34"],
+        publisher=FakePublisher(),
+        clock=FixedClock(),
+        policy=NotifyPolicy([5], False, "webhooks.dlq", first_attempt_lease_s=30),
+    )
+
+
+def for_merchant(merchant: str, tx: str) -> PaymentProcessed:
+    return sample(tx=tx).model_copy(
+        update={"merchant_id": merchant, "webhook_url": f"https://{merchant}.example/h"}
+    )
+
+
+def test_a_timeout_marks_the_merchant_slow_and_its_next_webhooks_go_to_the_schedule() -> None:
+    store, slow = FakeWebhookDeliveries(), FakeSlowEndpoints()
+    sender = ScriptedSender({"https://hangs.example/h": None, "https://fine.example/h": 204})
+    service = routing_service(store, sender, slow)
+    first = service.accept(for_merchant("hangs", "tx-1"))
+    assert first is not None and service.deliver(first).attempts[0].error == "timeout"
+    assert service.slow_merchants(["hangs", "fine"]) == {"hangs"}
+    # the next one is recorded, not handed to the batch, and due at once for the schedule
+    assert service.accept(for_merchant("hangs", "tx-2"), send_now=False) is None
+    assert service.accept(for_merchant("fine", "tx-3")) is not None
+    assert [d.transaction_id for d in service.due()] == ["tx-2"]
+
+
+def test_a_scheduled_success_lifts_the_mark_and_a_batch_success_does_not_need_to() -> None:
+    store, slow = FakeWebhookDeliveries(), FakeSlowEndpoints()
+    sender = ScriptedSender({"https://back.example/h": 200})
+    service = routing_service(store, sender, slow)
+    slow.mark_slow("back")
+    assert service.accept(for_merchant("back", "tx-1"), send_now=False) is None
+    due = service.due()
+    assert [d.transaction_id for d in due] == ["tx-1"]
+    assert service.deliver(due[0], scheduled=True).status is DeliveryStatus.DELIVERED
+    assert service.slow_merchants(["back"]) == set()
