@@ -48,16 +48,28 @@ class MongoWebhookDeliveries:
         return [i not in duplicates for i in range(len(docs))]
 
     def claim(self, delivery: Delivery, until: datetime) -> bool:
+        """Push the next attempt to `until`; True if the delivery was still as `due` read it.
+
+        Filtered by `_id` alone (FerretDB 1.24 decodes the whole collection for any other
+        filter); the guard is the document as it was before. A run that lost the race puts
+        back the lease it moved (someone else is sending that delivery).
+        """
         with mongo_errors():
-            doc = self._c.find_one_and_update(
-                {
-                    "_id": delivery.webhook_id,
-                    "status": DeliveryStatus.SCHEDULED.value,
-                    "nextAttemptAt": delivery.next_attempt_at,
-                },
-                {"$set": {"nextAttemptAt": until}},
+            before = self._c.find_one_and_update(
+                {"_id": delivery.webhook_id}, {"$set": {"nextAttemptAt": until}}
             )
-        return doc is not None
+            if before is None:
+                return False
+            won = (
+                before["status"] == DeliveryStatus.SCHEDULED.value
+                and before.get("nextAttemptAt") == delivery.next_attempt_at
+            )
+            if not won:
+                self._c.find_one_and_update(
+                    {"_id": delivery.webhook_id},
+                    {"$set": {"nextAttemptAt": before.get("nextAttemptAt")}},
+                )
+        return won
 
     def save(self, delivery: Delivery) -> None:
         # One by one: FerretDB 1.24 runs a bulk `update` far slower than single updates.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pybreaker
@@ -14,7 +15,8 @@ import requests
 from common.adapters.http_bank_client import HttpBankClient
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
 from common.adapters.redis_connection import KEY_PREFIX, redis_client
-from common.domain.ports import AuthorizationRequest
+from common.domain.payment import PaymentStatus
+from common.domain.ports import AuthorizationRequest, Outcome
 from functions.process.deps import process_runtime
 from harness.infra.settings import InfraSettings
 from tests.integration.intake_support import end_offsets, read_since
@@ -117,6 +119,30 @@ def test_a_crash_after_the_bank_call_does_not_charge_twice(
     assert doc["status"] == "succeeded" and doc["bankReference"] == first.authorization_id
     stats = requests.get(f"{bank}/stats", timeout=5).json()
     assert stats["approved"] == 1 and stats["replays"] == 1
+
+
+def test_a_first_recorded_outcome_stands_against_a_late_second_decider(
+    infra: InfraSettings,
+) -> None:
+    """Two deciders claimed the same payment (a redelivery during a rebalance): the one that
+    records second does not overwrite the first outcome, and learns it."""
+    req = request("4242424242424242")
+    ledger = MongoPaymentLedger(payments(infra))
+    now = datetime.now(UTC)
+    first_claim = ledger.claim(req, now)
+    second_claim = ledger.claim(req, now)  # the duplicate insert reads the same claim
+    assert first_claim.outcome is None and second_claim.outcome is None
+    first = ledger.record_outcome(
+        first_claim, Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable"), [], now
+    )
+    second = ledger.record_outcome(
+        second_claim, Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_late"), [], now
+    )
+    assert first.status is PaymentStatus.FAILED
+    assert second.status is PaymentStatus.FAILED and second.outcome == first.outcome
+    doc = payments(infra).find_one({"_id": req.transaction_id})
+    assert doc["status"] == "failed" and doc["failureReason"] == "bank_unavailable"
+    assert doc["bankReference"] is None and len(doc["statusHistory"]) == 3
 
 
 def test_a_poison_record_is_dead_lettered_and_does_not_block(
