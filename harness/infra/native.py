@@ -294,7 +294,7 @@ def _redis(s: InfraSettings) -> NativeService:
 
 
 def ferretdb_binary(s: InfraSettings) -> Path:
-    sources = [FERRETDB_SRC / "main.go", FERRETDB_SRC / "go.mod", FERRETDB_SRC / "go.sum"]
+    sources = [*sorted(FERRETDB_SRC.glob("*.go")), FERRETDB_SRC / "go.mod", FERRETDB_SRC / "go.sum"]
     return s.cache_dir / f"ferretdb-{_digest(*sources)}" / "ferretdb-paygate"
 
 

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -62,6 +63,8 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	go keepIDIndexes(ctx, dir, time.Second, logger)
 
 	logger.Warn("ferretdb-paygate listening", "addr", *listen, "data", dir)
 	if err := f.Run(ctx); err != nil {
