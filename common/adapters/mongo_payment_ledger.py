@@ -82,16 +82,10 @@ class MongoPaymentLedger:
                 if any(e.get("code") != _DUPLICATE_KEY for e in errors):
                     raise
                 duplicates = {e["index"] for e in errors}
-            existing = (
-                {
-                    d["_id"]: d
-                    for d in self._payments.find(
-                        {"_id": {"$in": [docs[i]["_id"] for i in duplicates]}}
-                    )
-                }
-                if duplicates
-                else {}
-            )
+            # One find per duplicate: FerretDB answers `{_id: x}` from an index, but decodes
+            # the whole collection for `{_id: {$in: [...]}}`.
+            found = (self._payments.find_one({"_id": docs[i]["_id"]}) for i in sorted(duplicates))
+            existing = {d["_id"]: d for d in found if d is not None}
         out: list[LedgerEntry | Exception] = []
         for i, doc in enumerate(docs):
             if i not in duplicates:
