@@ -67,8 +67,27 @@ class Audit:
     @property
     def unexpected_answers(self) -> list[Submission]:
         """Requests answered otherwise than the contract promises (e.g. a 5xx, or an
-        invalid request accepted)."""
-        return [s for s in self.submissions if s.status != s.request.expected_status]
+        invalid request accepted). A replay sent while its original was still waiting for
+        its answer may get 409 instead (DESIGN.md §4: the same key while the first request
+        is still in flight), e.g. when Kafka is slow to acknowledge."""
+        first_sent = {
+            s.request.idempotency_key: s for s in self.submissions if s.request.kind == "payment"
+        }
+
+        def allowed(s: Submission) -> bool:
+            if s.status == s.request.expected_status:
+                return True
+            original = first_sent.get(s.request.idempotency_key)
+            return (
+                s.request.kind == "replay"
+                and s.status == 409
+                and original is not None
+                and original.submitted_at
+                <= s.submitted_at
+                <= original.submitted_at + original.seconds
+            )
+
+        return [s for s in self.submissions if not allowed(s)]
 
     @property
     def replays(self) -> tuple[int, int]:

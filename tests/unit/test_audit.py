@@ -77,6 +77,20 @@ def test_an_answer_against_the_contract_is_reported() -> None:
     assert a.unexpected_answers == [invalid] and not a.ok
 
 
+def test_a_replay_may_meet_its_original_still_in_flight_but_only_then() -> None:
+    a = settled()
+    replay = next(s for s in a.submissions if s.request.kind == "replay")
+    key = replay.request.idempotency_key
+    original = next(
+        s for s in a.submissions if s.request.kind == "payment" and s.request.idempotency_key == key
+    )
+    replay.status, replay.transaction_id = 409, None
+    original.seconds = replay.submitted_at - original.submitted_at + 1  # answered after it
+    assert a.unexpected_answers == []
+    original.seconds = 0.01  # answered long before: a 409 breaks the contract
+    assert a.unexpected_answers == [replay]
+
+
 def test_percentile_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0
