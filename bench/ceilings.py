@@ -4,7 +4,8 @@
 - the Kafka producer alone with the gateway's settings (acks=all, idempotent, linger 1 ms):
   one waited-for publish at a time, as one request does, and many in flight;
 - Redis round trips from Python (one command per round trip, and pipelined);
-- MongoDB-wire inserts, one at a time and in bulk;
+- MongoDB-wire inserts, one at a time and in bulk, and findAndModify filtered by `_id` alone
+  and by `_id` and status;
 - the local webhook receiver's capacity (signed webhooks, verified, with wrk).
 """
 
@@ -116,10 +117,29 @@ def mongo_inserts(env: BenchEnv, single: int, bulk: int) -> dict[str, Any]:
                 ordered=False,
             )
 
+    ids = [f"b{i}" for i in range(0, bulk, max(1, bulk // single))][:single]
+
+    def updates_by_id() -> None:
+        for i in ids:
+            coll.find_one_and_update({"_id": i}, {"$set": {"status": "succeeded"}})
+
+    guarded = ids[: max(3, single // 50)]
+
+    def updates_guarded() -> None:
+        for i in guarded:
+            coll.find_one_and_update(
+                {"_id": i, "status": "succeeded"}, {"$set": {"status": "settled"}}
+            )
+
     out = {
         "singleInsertsPerS": round(_rate(single, singles), 1),
         "bulkInsertedDocsPerS": round(_rate(bulk, bulk_insert), 1),
         "bulkBatch": 500,
+        "collectionDocs": single + bulk + 1,
+        # the project's FerretDB build indexes _id lookups within a second of a first insert
+        "updatesByIdPerS": round(_rate(len(ids), updates_by_id), 1),
+        # any filter beyond _id: FerretDB 1.24 decodes every document of the collection
+        "updatesByIdAndStatusPerS": round(_rate(len(guarded), updates_guarded), 2),
     }
     coll.drop()
     client.close()

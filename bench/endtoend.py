@@ -29,6 +29,7 @@ from bench.stack_env import BenchEnv
 from bench.tools import run_loadgen
 from common.adapters.mongo_connection import mongo_client
 from harness.audit import Audit, Sources, percentile, settle
+from harness.stack import SCHEDULE_EVERY_S
 from harness.traffic import TEST_CARDS, PlannedRequest, Submission
 
 WORKERS = 2
@@ -61,11 +62,12 @@ class Pipeline:
         """Where the pollers run from (bench/capacity.py: a tree with the baseline's common/)."""
 
     def start(self) -> None:
-        env = self._env
+        env, every = self._env, str(SCHEDULE_EVERY_S)
         for name, argv in (
             ("process", env.harness("consume", "ProcessFunction", "--workers", str(WORKERS))),
             ("notify", env.harness("consume", "NotifyFunction", "--workers", str(WORKERS))),
-            ("schedule", env.harness("schedule", "NotifyFunction", "--every", "2")),
+            # as the local stack does: the due-deliveries query reads every delivery
+            ("schedule", env.harness("schedule", "NotifyFunction", "--every", every)),
         ):
             self.services.append(Service(name, argv, env, self._log_dir, cwd=self.root))
 

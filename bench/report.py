@@ -229,6 +229,16 @@ def _ceilings(c: dict[str, Any]) -> list[str]:
                 f"insert_many of {m['bulkBatch']}, unordered",
             ],
             [
+                "MongoDB wire, findAndModify by `_id`",
+                f"{_fmt(m.get('updatesByIdPerS'))} /s",
+                f"one at a time, collection of {_fmt(m.get('collectionDocs'))} docs",
+            ],
+            [
+                "MongoDB wire, findAndModify by `_id` + status",
+                f"{_fmt(m.get('updatesByIdAndStatusPerS'))} /s",
+                "the same, with a status guard: FerretDB 1.24 decodes the whole collection",
+            ],
+            [
                 "webhook receiver capacity",
                 f"{_fmt(w['rps'])} webhooks/s",
                 f"signed, verified; wrk; errors {w['errors']}",
