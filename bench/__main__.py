@@ -54,7 +54,7 @@ FULL_PLAN = Plan(
         profile_s=10,
         capacity_backlog=600,
         capacity_window_s=30,
-        sustain_attempts=2,
+        sustain_attempts=3,
     ),
 )
 

@@ -399,7 +399,11 @@ def _capacity(e2e: dict[str, Any]) -> list[str]:
     return [
         "ProcessFunction (2 pollers, bank 0 ms) draining a backlog for a fixed window, once "
         "with the code before the fixes and once after (bench/capacity.py). Speed-up: "
-        f"**{_fmt(cap['speedup'])}x**.",
+        + (
+            f"**{_fmt(cap['speedup'])}x**."
+            if cap["speedup"] is not None
+            else "the code before the fixes processed **nothing** in the window."
+        ),
         "",
         *_table(["code", "backlog", "window s", "payments/s processed", "backlog left"], rows),
     ]
