@@ -477,7 +477,8 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
     lines += [
         "## Reproduce",
         "",
-        "`make bench` (about 20 min) installs wrk (apt-get) and matplotlib (the `bench` extra), "
+        "`make bench` (about 16 min on an idle machine) installs wrk (apt-get) and matplotlib "
+        "(the `bench` extra), "
         "builds bench/loadgen (Go), starts its own Kafka, Redis and FerretDB on other ports with "
         "fresh data (`.data-bench/`), runs every scenario, writes this folder, and stops what it "
         "started. `make bench-smoke` runs the same with durations of a second or two.",
