@@ -192,21 +192,28 @@ def test_private_addresses_are_refused_at_delivery_when_not_allowed(
     assert attempt["statusCode"] is None and attempt["error"].startswith("refused:")
 
 
+def hanging_beside_healthy(
+    infra: InfraSettings, receiver_url: str, shop: tuple[str, str], hangs: int, hang_s: float
+) -> tuple[str, str]:
+    """The shop's endpoint hangs `hang_s` for its next `hangs` webhooks; a second merchant's,
+    returned like `shop` (merchant id, webhook URL), answers at once."""
+    requests.put(
+        f"{receiver_url}/control",
+        json={"merchantId": shop[0], "failNext": hangs, "status": 200, "hangSeconds": hang_s},
+        timeout=5,
+    )
+    healthy = merchant_directory(infra).create("Healthy Shop")
+    return healthy.merchant_id, f"{receiver_url}/hooks/{healthy.merchant_id}"
+
+
 def test_a_hanging_merchant_does_not_hold_up_a_healthy_one(
     infra: InfraSettings,
     receiver_url: str,
     shop: tuple[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    slow_mid, slow_url = shop
-    healthy = merchant_directory(infra).create("Healthy Shop")
-    requests.put(
-        f"{receiver_url}/control",
-        json={"merchantId": slow_mid, "failNext": 1, "status": 200, "hangSeconds": 3},
-        timeout=5,
-    )
-    slow = processed(slow_mid, slow_url)
-    fast = processed(healthy.merchant_id, f"{receiver_url}/hooks/{healthy.merchant_id}")
+    healthy = hanging_beside_healthy(infra, receiver_url, shop, hangs=1, hang_s=3)
+    slow, fast = processed(*shop), processed(*healthy)
     with notify_handler(monkeypatch, WEBHOOK_TIMEOUT_S="10") as handler:
         started = time.time()
         handler(kafka_event(slow.to_json(), fast.to_json(), topic="payments.processed"), Context())
@@ -221,16 +228,8 @@ def test_after_a_timeout_batches_stop_waiting_for_that_merchant_until_it_answers
     shop: tuple[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    slow_mid, slow_url = shop
-    healthy = merchant_directory(infra).create("Healthy Shop")
-    healthy_url = f"{receiver_url}/hooks/{healthy.merchant_id}"
-    requests.put(
-        f"{receiver_url}/control",
-        json={"merchantId": slow_mid, "failNext": 2, "status": 200, "hangSeconds": 6},
-        timeout=5,
-    )
-    first = processed(slow_mid, slow_url)
-    second, fast = processed(slow_mid, slow_url), processed(healthy.merchant_id, healthy_url)
+    healthy = hanging_beside_healthy(infra, receiver_url, shop, hangs=2, hang_s=6)
+    first, second, fast = processed(*shop), processed(*shop), processed(*healthy)
     with notify_handler(monkeypatch, WEBHOOK_TIMEOUT_S="3") as handler:
         handler(kafka_event(first.to_json(), topic="payments.processed"), Context())
         assert delivery(infra, first.transaction_id)["attempts"][0]["error"] == "timeout"
