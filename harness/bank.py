@@ -68,6 +68,11 @@ class KeyState:
     merchant_id: str = ""
     reference: str | None = None
     amount_minor: int = 0
+    decisions: int = 0
+    """How many times the bank decided this key: more than one would be a second charge."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Calls of one key wait for each other, as a bank's idempotency does: a call that
+    arrives while the first is being decided gets the first one's answer."""
 
 
 @dataclass
@@ -99,39 +104,17 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         )
         state.calls += 1
         state.amount_minor = body.amountMinor
-        if state.decision is not None:
-            bank.replays += 1
-            return JSONResponse(state.decision, headers={"Idempotent-Replayed": "true"})
-        if bank.controls.latencyMs:
-            await asyncio.sleep(bank.controls.latencyMs / 1000)
-        number = body.card.number
-        if number == NEVER_ANSWERS:  # a bank that never decides: no late approval either
-            await asyncio.sleep(HANG_S)
-            bank.errors += 1
-            return JSONResponse({"error": "timed out upstream"}, status_code=504)
-        unavailable = (
-            bank.controls.outage
-            or (number == FLAKY_TWICE and state.calls <= 2)
-            or random.random() < bank.controls.errorRate  # noqa: S311 - simulation
-        )
-        if unavailable:
-            bank.errors += 1
-            return JSONResponse({"error": "unavailable"}, status_code=503)
-        code = DECLINES.get(number)
-        state.decision = {
-            "authorizationId": f"auth_{secrets.token_hex(8)}",
-            "approved": code is None,
-            "declineCode": code,
-            "idempotencyKey": idempotency_key,
-        }
-        return JSONResponse(state.decision)
+        async with state.lock:
+            return await _decide(bank, state, body, idempotency_key)
 
     @app.get("/v1/authorizations/{key}")
     async def lookup(key: str) -> JSONResponse:
         state = bank.keys.get(key)
         if state is None:
             return JSONResponse({"error": "unknown key"}, status_code=404)
-        return JSONResponse({"calls": state.calls, "decision": state.decision})
+        return JSONResponse(
+            {"calls": state.calls, "decisions": state.decisions, "decision": state.decision}
+        )
 
     @app.get("/v1/authorizations")
     async def listing(merchantId: str) -> JSONResponse:
@@ -178,6 +161,38 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         }
 
     return app
+
+
+async def _decide(
+    bank: Bank, state: KeyState, body: AuthorizationIn, idempotency_key: str
+) -> JSONResponse:
+    if state.decision is not None:
+        bank.replays += 1
+        return JSONResponse(state.decision, headers={"Idempotent-Replayed": "true"})
+    if bank.controls.latencyMs:
+        await asyncio.sleep(bank.controls.latencyMs / 1000)
+    number = body.card.number
+    if number == NEVER_ANSWERS:  # a bank that never decides: no late approval either
+        await asyncio.sleep(HANG_S)
+        bank.errors += 1
+        return JSONResponse({"error": "timed out upstream"}, status_code=504)
+    unavailable = (
+        bank.controls.outage
+        or (number == FLAKY_TWICE and state.calls <= 2)
+        or random.random() < bank.controls.errorRate  # noqa: S311 - simulation
+    )
+    if unavailable:
+        bank.errors += 1
+        return JSONResponse({"error": "unavailable"}, status_code=503)
+    code = DECLINES.get(number)
+    state.decision = {
+        "authorizationId": f"auth_{secrets.token_hex(8)}",
+        "approved": code is None,
+        "declineCode": code,
+        "idempotencyKey": idempotency_key,
+    }
+    state.decisions += 1
+    return JSONResponse(state.decision)
 
 
 def serve(host: str, port: int) -> None:
