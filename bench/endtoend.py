@@ -28,6 +28,7 @@ from bench.services import Service, running
 from bench.stack_env import BenchEnv
 from bench.tools import run_loadgen
 from common.adapters.mongo_connection import mongo_client
+from common.adapters.mongo_payment_reader import MongoPaymentReader
 from harness.audit import Audit, Sources, percentile, settle
 from harness.stack import SCHEDULE_EVERY_S
 from harness.traffic import TEST_CARDS, PlannedRequest, Submission
@@ -225,7 +226,7 @@ class Scenario:
         infra = self.env.infra()
         client = mongo_client(infra.mongo_uri)
         return Sources(
-            payments=client["paygate"]["payments"],
+            payments=MongoPaymentReader(client["paygate"]),
             bank_url=infra.bank_url,
             receiver_url=infra.receiver_url,
             merchant_id=merchant.merchant_id,

@@ -9,16 +9,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pymongo
 
 from chaos.stack import ChaosStack, Merchant
 from common.adapters.mongo_connection import mongo_client
+from common.adapters.mongo_payment_ledger import PAYMENT_CLAIMS, PAYMENT_OUTCOMES
+from common.adapters.mongo_payment_reader import MongoPaymentReader
+from common.domain.ports import PaymentReader
 from harness import audit, traffic
 from harness.traffic import Submission
-
-NON_TERMINAL = ("pending", "processing")
 
 
 @dataclass
@@ -76,7 +74,7 @@ class Load:
                 raise TimeoutError("the load did not finish")
         return self.submissions
 
-    def sources(self, payments: pymongo.collection.Collection[dict[str, Any]]) -> audit.Sources:
+    def sources(self, payments: PaymentReader) -> audit.Sources:
         s = self.stack.settings
         return audit.Sources(payments, s.bank_url, s.receiver_url, self.merchant.merchant_id)
 
@@ -85,7 +83,7 @@ class Load:
         client = mongo_client(self.stack.settings.mongo_uri, 10_000, 120_000)
         try:
             return _settle_tolerant(
-                self.join(), self.sources(client["paygate"]["payments"]), timeout_s
+                self.join(), self.sources(MongoPaymentReader(client["paygate"])), timeout_s
             )
         finally:
             client.close()
@@ -119,13 +117,10 @@ def stuck(stack: ChaosStack, merchant_ids: list[str]) -> list[str]:
     """Payments of these merchants still pending/processing in MongoDB."""
     client = mongo_client(stack.settings.mongo_uri, 10_000, 120_000)
     try:
-        return [
-            str(d["_id"])
-            for d in client["paygate"]["payments"].find(
-                {"merchantId": {"$in": merchant_ids}, "status": {"$in": list(NON_TERMINAL)}},
-                {"_id": 1},
-            )
-        ]
+        db = client["paygate"]
+        claimed = db[PAYMENT_CLAIMS].find({"merchantId": {"$in": merchant_ids}}, {"_id": 1})
+        outcomes = db[PAYMENT_OUTCOMES]
+        return [str(d["_id"]) for d in claimed if outcomes.find_one({"_id": d["_id"]}) is None]
     finally:
         client.close()
 

@@ -16,12 +16,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-import pymongo
-import pymongo.errors
 import requests
 
+from common.domain.errors import TransientError
+from common.domain.ports import PaymentReader
 from harness.traffic import CardCase, Submission
 
 TERMINAL = frozenset({"succeeded", "declined", "failed"})
@@ -169,9 +168,9 @@ def median(values: Sequence[float]) -> float | None:
 
 @dataclass(frozen=True)
 class Sources:
-    """Where the audit looks: the payments collection, the bank, the merchant's receiver."""
+    """Where the audit looks: the ledger (as GET reads it), the bank, the merchant's receiver."""
 
-    payments: pymongo.collection.Collection[dict[str, Any]]
+    payments: PaymentReader
     bank_url: str
     receiver_url: str
     merchant_id: str
@@ -206,31 +205,25 @@ def collect(
 
 def _read_payments(
     audit: Audit,
-    payments: pymongo.collection.Collection[dict[str, Any]],
+    payments: PaymentReader,
     *,
     every_payment: bool,
 ) -> None:
     """Lookups by `_id` of payments not yet known to be terminal: every one, or (polling)
-    only those whose webhook arrived. Only by `_id`: that is what FerretDB answers from an
-    index (the project's build adds it), where any other filter, a scan by merchant
-    included, decodes the whole collection (seconds at thousands of payments). Eight at a
-    time, since each is a round trip."""
+    only those whose webhook arrived, read as GET reads them (point lookups by `_id`, whose
+    cost does not grow with the number of payments). Eight at a time, since each is a few
+    round trips."""
     pending = [
         t
         for t in audit.payments.values()
         if t.status not in TERMINAL and (every_payment or t.webhook_ids)
     ]
-    projection = {"status": 1, "declineCode": 1, "failureReason": 1}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        docs = pool.map(lambda t: payments.find_one({"_id": t.transaction_id}, projection), pending)
-        for trace, doc in zip(pending, docs, strict=True):
-            _set_status(trace, doc)
-
-
-def _set_status(trace: PaymentTrace, doc: dict[str, Any] | None) -> None:
-    if doc is not None:
-        trace.status = doc.get("status")
-        trace.reason = doc.get("declineCode") or doc.get("failureReason")
+        records = pool.map(lambda t: payments.get(t.transaction_id), pending)
+        for trace, record in zip(pending, records, strict=True):
+            if record is not None:
+                trace.status = record.status.value
+                trace.reason = record.decline_code or record.failure_reason
 
 
 def _read_bank(audit: Audit, bank_url: str, merchant_id: str) -> None:
@@ -290,7 +283,7 @@ def settle(
             done = not audit.without_webhook or time.monotonic() > deadline
             if done or not audit.lost:
                 audit = collect(submissions, sources, audit, every_payment=True)
-        except (pymongo.errors.PyMongoError, requests.RequestException):
+        except (TransientError, requests.RequestException):
             if time.monotonic() > deadline:
                 raise
             time.sleep(poll_s)

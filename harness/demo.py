@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import requests
 
 from common.adapters.mongo_connection import mongo_client
+from common.adapters.mongo_payment_reader import MongoPaymentReader
 from harness import audit, leaks, stack, traffic
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
@@ -84,7 +85,7 @@ def run(s: InfraSettings, options: DemoOptions, out: Out = _line) -> int:
     client = mongo_client(s.mongo_uri, op_timeout_ms=120_000)
     try:
         sources = audit.Sources(
-            client[database]["payments"], s.bank_url, s.receiver_url, merchant.merchant_id
+            MongoPaymentReader(client[database]), s.bank_url, s.receiver_url, merchant.merchant_id
         )
         result = audit.settle(submissions, sources, options.settle_timeout_s, _Progress())
         if sys.stdout.isatty():

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
-from common.domain.errors import TransientError
+from common.domain.errors import BankUnavailableError, TransientError
+from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentRecord
 from common.domain.ports import (
+    AuthorizationRequest,
+    BankAttempt,
+    BankDecision,
     IdempotencyBegun,
     IdempotencyInFlight,
     IdempotencyMismatch,
     IdempotencyOutcome,
     IdempotencyReplay,
+    LedgerEntry,
     Merchant,
     StoredResponse,
 )
-from common.domain.webhooks import Delivery, DeliveryStatus
+from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
 
 
 class FakeMerchantDirectory:
@@ -120,50 +126,103 @@ class FixedClock:
 
 
 class FakeWebhookDeliveries:
+    """MongoWebhookDeliveries in memory: the same facts under the same ids (contract-tested
+    beside it in tests/contract/test_intake_ports.py)."""
+
     def __init__(self) -> None:
-        self.rows: dict[str, Delivery] = {}
+        self.events: dict[str, Delivery] = {}
+        self.resends: dict[str, datetime] = {}
+        self.leases: dict[str, datetime] = {}
+        self.attempts: dict[str, tuple[DeliveryAttempt, DeliveryStatus, datetime | None]] = {}
+        self.entries: dict[str, DueAttempt] = {}
 
     def create(self, delivery: Delivery) -> bool:
-        if delivery.webhook_id in self.rows:
+        if delivery.webhook_id in self.events:
             return False
-        self.rows[delivery.webhook_id] = delivery
+        self.events[delivery.webhook_id] = replace(
+            delivery, attempts=(), status=DeliveryStatus.SCHEDULED, round=0
+        )
         return True
 
-    def save(self, delivery: Delivery) -> None:
-        self.rows[delivery.webhook_id] = delivery
-
-    def claim(self, delivery: Delivery, until: datetime) -> bool:
-        found = self.rows.get(delivery.webhook_id)
-        if (
-            found is None
-            or found.status is not DeliveryStatus.SCHEDULED
-            or found.next_attempt_at != delivery.next_attempt_at
-        ):
+    def record(self, delivery: Delivery, *, indexed: bool) -> bool:
+        key = f"{delivery.webhook_id}#{delivery.round}#{len(delivery.attempts)}"
+        if key in self.attempts:
             return False
-        self.rows[delivery.webhook_id] = replace(found, next_attempt_at=until)
+        self.attempts[key] = (delivery.attempts[-1], delivery.status, delivery.next_attempt_at)
+        if indexed or delivery.status is DeliveryStatus.SCHEDULED:
+            self.reproject(delivery)
         return True
-
-    def get(self, webhook_id: str) -> Delivery | None:
-        return self.rows.get(webhook_id)
-
-    def due(self, now: datetime, limit: int) -> list[Delivery]:
-        due = [
-            d
-            for d in self.rows.values()
-            if d.status is DeliveryStatus.SCHEDULED
-            and d.next_attempt_at is not None
-            and d.next_attempt_at <= now
-        ]
-        return sorted(due, key=lambda d: d.next_attempt_at or now)[:limit]
 
     def reschedule(self, webhook_id: str, now: datetime) -> Delivery | None:
-        found = self.rows.get(webhook_id)
-        if found is None:
+        current = self.get(webhook_id)
+        if current is None:
             return None
-        self.rows[webhook_id] = replace(
-            found, status=DeliveryStatus.SCHEDULED, next_attempt_at=now, attempts=()
+        k = current.round + 1
+        self.resends.setdefault(f"{webhook_id}#{k}", now)
+        self.entries.setdefault(f"{webhook_id}#{k}", DueAttempt(webhook_id, k, 1, now))
+        return self.get(webhook_id)
+
+    def schedule(self, delivery: Delivery, at: datetime) -> None:
+        entry = DueAttempt(delivery.webhook_id, delivery.round, len(delivery.attempts) + 1, at)
+        self.entries.setdefault(f"{delivery.webhook_id}#{delivery.round}", entry)
+
+    def due(self, now: datetime, limit: int) -> list[DueAttempt]:
+        due = [e for e in self.entries.values() if e.due_at <= now]
+        return sorted(due, key=lambda e: e.due_at)[:limit]
+
+    def lease(
+        self, entries: Sequence[DueAttempt], now: datetime, lease_s: float
+    ) -> list[DueAttempt]:
+        won = []
+        for e in entries:
+            lease_id = f"{e.webhook_id}#{e.round}#{e.attempt}@{e.due_at.isoformat()}"
+            due_id = f"{e.webhook_id}#{e.round}"
+            held = self.leases.get(lease_id)
+            if held is None:
+                self.leases[lease_id] = now
+                if due_id in self.entries:
+                    self.entries[due_id] = replace(e, due_at=now + timedelta(seconds=lease_s))
+                won.append(e)
+            elif held + timedelta(seconds=lease_s) <= now and due_id in self.entries:
+                self.entries[due_id] = replace(e, due_at=now)
+        return won
+
+    def reproject(self, delivery: Delivery) -> None:
+        due_id = f"{delivery.webhook_id}#{delivery.round}"
+        if delivery.status is DeliveryStatus.SCHEDULED and delivery.next_attempt_at:
+            self.entries[due_id] = DueAttempt(
+                delivery.webhook_id,
+                delivery.round,
+                len(delivery.attempts) + 1,
+                delivery.next_attempt_at,
+            )
+        else:
+            self.entries.pop(due_id, None)
+
+    def drop(self, entry: DueAttempt) -> None:
+        self.entries.pop(f"{entry.webhook_id}#{entry.round}", None)
+
+    def get(self, webhook_id: str) -> Delivery | None:
+        event = self.events.get(webhook_id)
+        if event is None:
+            return None
+        round_ = 0
+        while f"{webhook_id}#{round_ + 1}" in self.resends:
+            round_ += 1
+        recorded = []
+        while (a := self.attempts.get(f"{webhook_id}#{round_}#{len(recorded) + 1}")) is not None:
+            recorded.append(a)
+        started = self.resends[f"{webhook_id}#{round_}"] if round_ else event.created_at
+        status, next_at = DeliveryStatus.SCHEDULED, started
+        if recorded:
+            status, next_at = recorded[-1][1], recorded[-1][2]
+        return replace(
+            event,
+            status=status,
+            next_attempt_at=next_at,
+            attempts=tuple(a for a, _s, _n in recorded),
+            round=round_,
         )
-        return self.rows[webhook_id]
 
 
 class FakeSlowEndpoints:
@@ -182,3 +241,73 @@ class FakeSlowEndpoints:
 
     def clear(self, merchant_id: str) -> None:
         self.until.pop(merchant_id, None)
+
+
+class FakePaymentLedger:
+    """MongoPaymentLedger in memory: first insert wins for claims and outcomes (contract-tested
+    beside it in tests/contract/test_process_ports.py)."""
+
+    def __init__(self) -> None:
+        self.claims: dict[str, datetime] = {}
+        self.attempt_records: dict[str, list[tuple[BankAttempt, ...]]] = {}
+        self.outcomes: dict[str, tuple[PaymentProcessed, tuple[BankAttempt, ...]]] = {}
+
+    def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
+        tx = request.transaction_id
+        if tx not in self.claims:
+            self.claims[tx] = now
+            return LedgerEntry(tx, now)
+        if tx in self.outcomes:
+            return LedgerEntry(tx, self.claims[tx], recorded=self.outcomes[tx][0])
+        records = self.attempt_records.get(tx, [])
+        attempts = tuple(a for r in records for a in r)
+        return LedgerEntry(tx, self.claims[tx], attempts, len(records))
+
+    def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
+        if attempts:
+            self.attempt_records.setdefault(entry.transaction_id, []).append(tuple(attempts))
+
+    def record_outcome(
+        self, entry: LedgerEntry, processed: PaymentProcessed, attempts: Sequence[BankAttempt]
+    ) -> PaymentProcessed:
+        first = self.outcomes.setdefault(entry.transaction_id, (processed, tuple(attempts)))
+        return first[0]
+
+
+class FakeBank:
+    """ResilientBank over the bank simulator, in memory: DESIGN.md §5's declining cards, an
+    idempotency key's first decision replayed, and an outage switch (contract-tested beside
+    the real one in tests/contract/test_process_ports.py)."""
+
+    DECLINES: ClassVar[dict[str, str]] = {
+        "4000000000000002": "card_declined",
+        "4000000000009995": "insufficient_funds",
+        "4000000000000069": "expired_card",
+    }
+
+    def __init__(self) -> None:
+        self.down = False
+        self.decisions: dict[str, BankDecision] = {}
+        self.calls: dict[str, int] = {}
+
+    def authorize(
+        self,
+        request: AuthorizationRequest,
+        deadline: float,
+        on_attempt: Callable[[BankAttempt], None],
+    ) -> BankDecision:
+        tx = request.transaction_id
+        self.calls[tx] = self.calls.get(tx, 0) + 1
+        if self.down:
+            on_attempt(BankAttempt(datetime.now(UTC), 0.0, "unavailable", "HTTP 503"))
+            raise BankUnavailableError(1, breaker_open=False)
+        if tx not in self.decisions:
+            code = self.DECLINES.get(request.card_number)
+            self.decisions[tx] = BankDecision(code is None, code, f"auth_{len(self.decisions)}")
+        decision = self.decisions[tx]
+        result = "approved" if decision.approved else "declined"
+        on_attempt(BankAttempt(datetime.now(UTC), 0.0, result, decision.decline_code))
+        return decision
+
+    def inquire(self, transaction_id: str, wait_s: float) -> BankDecision | None:
+        return None if self.down else self.decisions.get(transaction_id)

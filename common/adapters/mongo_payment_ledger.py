@@ -1,20 +1,21 @@
-"""The transaction log in MongoDB's `payments` collection, one document per payment.
+"""The append-only transaction log (DESIGN.md §8): three collections of immutable documents,
+each inserted against a deterministic `_id`; the first insert wins and nothing is updated.
 
-    _id               transaction id (the unique index every claim rests on)
-    transactionId, merchantId, status, amountMinor, currency, reference, description,
-    metadata, card {brand, last4, expMonth, expYear, fingerprint}, webhookUrl,
-    createdAt, updatedAt, claimedAt, processedAt
-    declineCode, failureReason, bankReference
-    statusHistory     [{status, at}]
-    bankAttempts      [{at, latencyMs, result, detail}]
-    outcomePublished  written true with the outcome, which is recorded only after Kafka
-                      acknowledged its PaymentProcessed
+payment_claims    _id = transaction id. The claim: the payment as requested (no card token,
+                  never the number: brand/last4/fingerprint only) and `claimedAt`, the start
+                  of its retry budget. A second claim of the same payment is refused by the
+                  unique `_id` and reads the first.
+bank_attempts     _id = "{transactionId}#{n}", n = 1, 2, …: the attempts of one invocation
+                  that got no decision from the bank (it will try again later).
+payment_outcomes  _id = transaction id. The decision: status, decline code or failure
+                  reason, bank reference, the deciding invocation's attempts, and `event`,
+                  the PaymentProcessed exactly as it is published (the outbox). Recorded
+                  before it is published; a second decider's insert is refused and it
+                  publishes the first one's event instead of its own.
 
-The card appears as brand/last4/fingerprint only; the token never reaches the database.
-Claims of payments processed concurrently in one process are inserted together
-(common/adapters/mongo_group_commit.py: one insert_many); outcomes are one findAndModify each,
-filtered by `_id` alone (see record_outcome).
-The read side (MongoPaymentReader) parses the same document as a PaymentRecord.
+Claims and outcomes of payments processed concurrently in one process go to the database
+together (one unordered insert_many each: common/adapters/mongo_inserts.py). Every read is
+by `_id`. The read side (mongo_payment_reader.py) composes a payment from the same three.
 """
 
 from __future__ import annotations
@@ -23,164 +24,105 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.database import Database
 
-from common.adapters.mongo_connection import mongo_errors
-from common.adapters.mongo_group_commit import GroupCommit
+from common.adapters.mongo_inserts import GroupedInserts, find_by_id, find_chain, insert_new
 from common.domain.errors import TransientError
-from common.domain.events import PaymentRequested
-from common.domain.payment import TERMINAL, PaymentStatus
-from common.domain.ports import BankAttempt, LedgerEntry, Outcome, StatusChange
+from common.domain.events import PaymentProcessed, PaymentRequested, parse_event
+from common.domain.ports import BankAttempt, LedgerEntry
+
+PAYMENT_CLAIMS = "payment_claims"
+PAYMENT_OUTCOMES = "payment_outcomes"
+BANK_ATTEMPTS = "bank_attempts"
+
+_RACES = 5
+"""How many numbers a record of attempts tries when concurrent deciders take them."""
 
 
 class MongoPaymentLedger:
-    def __init__(self, payments: Collection[dict[str, Any]]) -> None:
-        self._payments = payments
-        self._claims: GroupCommit[dict[str, Any], LedgerEntry] = GroupCommit(self._insert)
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self._claims = db[PAYMENT_CLAIMS]
+        self._outcomes = db[PAYMENT_OUTCOMES]
+        self._attempts = db[BANK_ATTEMPTS]
+        self._claim_inserts = GroupedInserts(self._claims)
+        self._outcome_inserts = GroupedInserts(self._outcomes)
 
     def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
-        doc = {
-            "_id": request.transaction_id,
-            "transactionId": request.transaction_id,
-            "merchantId": request.merchant_id,
-            "status": PaymentStatus.PROCESSING.value,
-            "amountMinor": request.amount_minor,
-            "currency": request.currency,
-            "reference": request.reference,
-            "description": request.description,
-            "metadata": request.metadata,
-            "card": {
-                "brand": request.card.brand,
-                "last4": request.card.last4,
-                "expMonth": request.card.exp_month,
-                "expYear": request.card.exp_year,
-                "fingerprint": request.card.fingerprint,
-            },
-            "webhookUrl": request.webhook_url,
-            "createdAt": request.occurred_at,
-            "updatedAt": now,
-            "claimedAt": now,
-            "statusHistory": [
-                {"status": PaymentStatus.PENDING.value, "at": request.occurred_at},
-                {"status": PaymentStatus.PROCESSING.value, "at": now},
-            ],
-            "bankAttempts": [],
-            "outcomePublished": False,
-        }
-        return self._claims.submit(doc)
-
-    def _insert(self, docs: Sequence[dict[str, Any]]) -> list[LedgerEntry | Exception]:
-        """Insert every claim; a duplicate _id (already claimed) reads what is recorded."""
-        duplicates: set[int] = set()
-        with mongo_errors():
-            try:
-                self._payments.insert_many(list(docs), ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                    raise
-                duplicates = {e["index"] for e in errors}
-            # One find per duplicate: FerretDB answers `{_id: x}` from an index, but decodes
-            # the whole collection for `{_id: {$in: [...]}}`.
-            found = (self._payments.find_one({"_id": docs[i]["_id"]}) for i in sorted(duplicates))
-            existing = {d["_id"]: d for d in found if d is not None}
-        out: list[LedgerEntry | Exception] = []
-        for i, doc in enumerate(docs):
-            if i not in duplicates:
-                out.append(_entry(doc))
-            elif doc["_id"] in existing:
-                out.append(_entry(existing[doc["_id"]]))
-            else:  # deleted in between: not something this system does
-                out.append(TransientError("mongodb", "claimed payment vanished"))
-        return out
+        tx = request.transaction_id
+        if self._claim_inserts.insert(claim_document(request, now)):
+            return LedgerEntry(tx, now)
+        first = find_by_id(self._claims, tx)
+        if first is None:  # claims are never deleted
+            raise TransientError("mongodb", "claimed payment vanished")
+        outcome = find_by_id(self._outcomes, tx)
+        if outcome is not None:
+            return LedgerEntry(tx, first["claimedAt"], recorded=recorded_event(outcome))
+        records = find_chain(self._attempts, tx)
+        attempts = tuple(a for r in records for a in attempts_of(r["attempts"]))
+        return LedgerEntry(tx, first["claimedAt"], attempts, len(records))
 
     def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
         if not attempts:
             return
-        with mongo_errors():
-            self._payments.find_one_and_update(
-                {"_id": entry.transaction_id},
-                {"$set": {"bankAttempts": _attempts(entry, attempts)}},
-            )
+        for n in range(entry.attempt_records + 1, entry.attempt_records + 1 + _RACES):
+            doc = {
+                "_id": f"{entry.transaction_id}#{n}",
+                "transactionId": entry.transaction_id,
+                "attempts": attempt_documents(attempts),
+            }
+            if not insert_new(self._attempts, [doc]):
+                return
+        raise TransientError("mongodb", "attempt records kept being taken")
 
     def record_outcome(
-        self,
-        entry: LedgerEntry,
-        outcome: Outcome,
-        attempts: Sequence[BankAttempt],
-        now: datetime,
-    ) -> LedgerEntry:
-        """One findAndModify by `_id` alone; a first recorded outcome stands.
-
-        The filter is `_id` only because that is the one filter FerretDB 1.24 hands to its
-        storage: any other field (a `status` guard) makes it decode every document of the
-        collection in Go for each update (measured: 0.2-0.6 s per update at 3,000 payments).
-        The guard moves to the document returned as it was before the update: in the rare case
-        a concurrent redelivery decided the payment in between, its outcome is put back. Both
-        deciders got the same answer from the bank for the same idempotency key anyway.
-        """
-        if entry.outcome is not None:
-            return entry
-        # Whole arrays with $set: FerretDB 1.24's $push is ten times slower.
-        history = [*entry.history, StatusChange(outcome.status, now)]
-        fields: dict[str, Any] = {
-            "status": outcome.status.value,
-            "declineCode": outcome.decline_code,
-            "failureReason": outcome.failure_reason,
-            "bankReference": outcome.bank_reference,
-            "processedAt": now,
-            "updatedAt": now,
-            "outcomePublished": True,
-            "statusHistory": [{"status": h.status.value, "at": h.at} for h in history],
-            "bankAttempts": _attempts(entry, attempts),
+        self, entry: LedgerEntry, processed: PaymentProcessed, attempts: Sequence[BankAttempt]
+    ) -> PaymentProcessed:
+        doc = {
+            "_id": processed.transaction_id,
+            "merchantId": processed.merchant_id,
+            "status": processed.status,
+            "declineCode": processed.decline_code,
+            "failureReason": processed.failure_reason,
+            "bankReference": processed.bank_reference,
+            "processedAt": processed.processed_at,
+            "attempts": processed.attempts,
+            "bankAttempts": attempt_documents(attempts),
+            "event": processed.to_json().decode(),
         }
-        tx = entry.transaction_id
-        with mongo_errors():
-            before = self._payments.find_one_and_update(
-                {"_id": tx}, {"$set": fields}, return_document=ReturnDocument.BEFORE
-            )
-            if before is None:
-                raise TransientError("mongodb", "payment to decide is missing")
-            first = _entry(before)
-            if first.outcome is None:
-                return _entry({**before, **fields})
-            self._payments.find_one_and_update(
-                {"_id": tx}, {"$set": {k: before.get(k) for k in fields}}
-            )
-        return first
+        if self._outcome_inserts.insert(doc):
+            return processed
+        first = find_by_id(self._outcomes, processed.transaction_id)
+        if first is None:  # outcomes are never deleted
+            raise TransientError("mongodb", "recorded outcome vanished")
+        return recorded_event(first)
 
 
-_DUPLICATE_KEY = 11000
+def claim_document(request: PaymentRequested, now: datetime) -> dict[str, Any]:
+    return {
+        "_id": request.transaction_id,
+        "merchantId": request.merchant_id,
+        "amountMinor": request.amount_minor,
+        "currency": request.currency,
+        "reference": request.reference,
+        "description": request.description,
+        "metadata": request.metadata,
+        "card": request.card.model_dump(by_alias=True, exclude={"token"}),
+        "webhookUrl": request.webhook_url,
+        "createdAt": request.occurred_at,
+        "claimedAt": now,
+    }
 
 
-def _attempts(entry: LedgerEntry, new: Sequence[BankAttempt]) -> list[dict[str, Any]]:
+def recorded_event(outcome: dict[str, Any]) -> PaymentProcessed:
+    return parse_event(PaymentProcessed, outcome["event"].encode())
+
+
+def attempt_documents(attempts: Sequence[BankAttempt]) -> list[dict[str, Any]]:
     return [
         {"at": a.at, "latencyMs": a.latency_ms, "result": a.result, "detail": a.detail}
-        for a in (*entry.bank_attempts, *new)
+        for a in attempts
     ]
 
 
-def _entry(doc: dict[str, Any]) -> LedgerEntry:
-    status = PaymentStatus(doc["status"])
-    outcome = (
-        Outcome(status, doc.get("declineCode"), doc.get("failureReason"), doc.get("bankReference"))
-        if status in TERMINAL
-        else None
-    )
-    return LedgerEntry(
-        transaction_id=doc["_id"],
-        status=status,
-        claimed_at=doc["claimedAt"],
-        history=tuple(
-            StatusChange(PaymentStatus(h["status"]), h["at"])
-            for h in doc.get("statusHistory") or []
-        ),
-        bank_attempts=tuple(
-            BankAttempt(a["at"], a["latencyMs"], a["result"], a.get("detail"))
-            for a in doc.get("bankAttempts") or []
-        ),
-        outcome=outcome,
-        processed_at=doc.get("processedAt"),
-    )
+def attempts_of(docs: Sequence[dict[str, Any]]) -> list[BankAttempt]:
+    return [BankAttempt(a["at"], a["latencyMs"], a["result"], a.get("detail")) for a in docs]

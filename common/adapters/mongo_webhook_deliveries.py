@@ -1,148 +1,203 @@
-"""Webhook deliveries in MongoDB's `webhook_deliveries` collection, `_id` = webhook id.
+"""Webhook deliveries as an append-only ledger (DESIGN.md §8). Immutable facts, each inserted
+against a deterministic `_id` (the first insert wins), and one rebuildable projection:
 
-    transactionId, merchantId, url, body (the exact bytes signed on every attempt), status
-    (scheduled | delivered | failed), nextAttemptAt, createdAt, updatedAt,
-    attempts [{at, statusCode, error, latencyMs}]
+webhook_deliveries  _id = webhook id. The event: transactionId, merchantId, url, body (the
+                    exact bytes signed on every attempt), createdAt. Its insert is also the
+                    lease of the first attempt for the batch that created it.
+webhook_resends     _id = "{webhookId}#{k}": the merchant's k-th resend, which starts round k.
+webhook_leases      _id = "{webhookId}#{round}#{n}@{dueAt}": a sender's right to make attempt n
+                    of a round that the due-index said was due at dueAt. Concurrent scheduled
+                    runs read the same entry and insert the same lease: one wins.
+webhook_attempts    _id = "{webhookId}#{round}#{n}": attempt n of a round and its result
+                    (statusCode or error, latency) with what it left the delivery as
+                    (delivered | scheduled | failed) and the next attempt's time.
+webhook_due         _id = "{webhookId}#{round}": the due-index, holding only rounds still
+                    pending (attempt n due at dueAt). Mutable, and only a projection of the
+                    attempts: a sender checks the recorded attempts after taking its lease,
+                    and an entry that lags behind them is rebuilt from them.
 
-The insert against `_id` makes a redelivered PaymentProcessed a no-op; the schedule lives
-here, so retries survive any restart. New deliveries of webhooks sent concurrently in one
-process are inserted together (common/adapters/mongo_group_commit.py: one insert_many).
+A delivery as the rest of the system sees it (`Delivery`) is composed by `_id` lookups: the
+event, the resends (to find the current round), and that round's attempts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import Binary
-from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.database import Database
 
 from common.adapters.mongo_connection import mongo_errors
-from common.adapters.mongo_group_commit import GroupCommit
-from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus
+from common.adapters.mongo_inserts import GroupedInserts, find_by_id, find_chain, insert_new
+from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
 
 DELIVERIES = "webhook_deliveries"
+RESENDS = "webhook_resends"
+LEASES = "webhook_leases"
+ATTEMPTS = "webhook_attempts"
+DUE = "webhook_due"
 
 
 class MongoWebhookDeliveries:
-    def __init__(self, deliveries: Collection[dict[str, Any]]) -> None:
-        self._c = deliveries
-        self._creates: GroupCommit[dict[str, Any], bool] = GroupCommit(self._insert)
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self._deliveries = db[DELIVERIES]
+        self._resends = db[RESENDS]
+        self._leases = db[LEASES]
+        self._attempts = db[ATTEMPTS]
+        self._due = db[DUE]
+        self._delivery_inserts = GroupedInserts(self._deliveries)
+        self._attempt_inserts = GroupedInserts(self._attempts)
+
+    # -- facts -------------------------------------------------------------------------
 
     def create(self, delivery: Delivery) -> bool:
         """Insert a new delivery; False if one exists already for this webhook id."""
-        return self._creates.submit(_doc(delivery))
+        return self._delivery_inserts.insert(
+            {
+                "_id": delivery.webhook_id,
+                "transactionId": delivery.transaction_id,
+                "merchantId": delivery.merchant_id,
+                "url": delivery.url,
+                "body": Binary(delivery.body),
+                "createdAt": delivery.created_at,
+            }
+        )
 
-    def _insert(self, docs: Sequence[dict[str, Any]]) -> list[bool | Exception]:
-        duplicates: set[int] = set()
-        with mongo_errors():
-            try:
-                self._c.insert_many(list(docs), ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                    raise
-                duplicates = {e["index"] for e in errors}
-        return [i not in duplicates for i in range(len(docs))]
-
-    def claim(self, delivery: Delivery, until: datetime) -> bool:
-        """Push the next attempt to `until`; True if the delivery was still as `due` read it.
-
-        Filtered by `_id` alone (FerretDB 1.24 decodes the whole collection for any other
-        filter); the guard is the document as it was before. A run that lost the race puts
-        back the lease it moved (someone else is sending that delivery).
-        """
-        with mongo_errors():
-            before = self._c.find_one_and_update(
-                {"_id": delivery.webhook_id}, {"$set": {"nextAttemptAt": until}}
-            )
-            if before is None:
-                return False
-            won = (
-                before["status"] == DeliveryStatus.SCHEDULED.value
-                and before.get("nextAttemptAt") == delivery.next_attempt_at
-            )
-            if not won:
-                self._c.find_one_and_update(
-                    {"_id": delivery.webhook_id},
-                    {"$set": {"nextAttemptAt": before.get("nextAttemptAt")}},
-                )
+    def record(self, delivery: Delivery, *, indexed: bool) -> bool:
+        """Insert the result of the delivery's last attempt, then bring the due-index up to
+        date (`indexed`: whether an entry for this round may exist). False, and nothing
+        changed, if that attempt's result was recorded already by another sender."""
+        n, last = len(delivery.attempts), delivery.attempts[-1]
+        won = self._attempt_inserts.insert(
+            {
+                "_id": f"{delivery.webhook_id}#{delivery.round}#{n}",
+                "at": last.at,
+                "statusCode": last.status_code,
+                "error": last.error,
+                "latencyMs": last.latency_ms,
+                "outcome": delivery.status.value,
+                "nextAttemptAt": delivery.next_attempt_at,
+            }
+        )
+        if won and (indexed or delivery.status is DeliveryStatus.SCHEDULED):
+            self.reproject(delivery)
         return won
 
-    def save(self, delivery: Delivery) -> None:
-        # One by one: FerretDB 1.24 runs a bulk `update` far slower than single updates.
+    def reschedule(self, webhook_id: str, now: datetime) -> Delivery | None:
+        """Resend: the same event (same webhook id and body) in a new round, due now. A
+        concurrent resend of the same round is the same resend."""
+        current = self.get(webhook_id)
+        if current is None:
+            return None
+        k = current.round + 1
+        insert_new(self._resends, [{"_id": f"{webhook_id}#{k}", "at": now}])
+        insert_new(self._due, [_due_doc(DueAttempt(webhook_id, k, 1, now))])
+        return self.get(webhook_id)
+
+    # -- the due-index -----------------------------------------------------------------
+
+    def schedule(self, delivery: Delivery, at: datetime) -> None:
+        """Make the next attempt of the delivery's round due at `at` unless an entry for
+        that round exists already."""
+        entry = DueAttempt(delivery.webhook_id, delivery.round, len(delivery.attempts) + 1, at)
+        insert_new(self._due, [_due_doc(entry)])
+
+    def due(self, now: datetime, limit: int) -> list[DueAttempt]:
+        """The entries due now, oldest first (a query over the small due-index only)."""
         with mongo_errors():
-            self._c.find_one_and_update(
-                {"_id": delivery.webhook_id}, {"$set": _without_id(_doc(delivery))}
-            )
+            docs = list(self._due.find({"dueAt": {"$lte": now}}).sort("dueAt", 1).limit(limit))
+        return [_due_entry(d) for d in docs]
+
+    def lease(
+        self, entries: Sequence[DueAttempt], now: datetime, lease_s: float
+    ) -> list[DueAttempt]:
+        """Take the lease of each entry (one insert_many); the entries won, whose due time
+        moves on by the lease so that later runs leave them alone while they are sent. A
+        lease left by a sender that died is taken over once it is `lease_s` old."""
+        docs = [{"_id": _lease_id(e), "leasedAt": now} for e in entries]
+        taken = insert_new(self._leases, docs)
+        until = now + timedelta(seconds=lease_s)
+        with mongo_errors():
+            for i, e in enumerate(entries):
+                if i not in taken:
+                    self._due.update_one({"_id": _due_id(e)}, {"$set": {"dueAt": until}})
+                    continue
+                held = self._leases.find_one({"_id": docs[i]["_id"]})
+                if held is not None and held["leasedAt"] + timedelta(seconds=lease_s) <= now:
+                    # its holder died before moving the entry on: a new due time, a new lease
+                    self._due.update_one({"_id": _due_id(e)}, {"$set": {"dueAt": now}})
+        return [e for i, e in enumerate(entries) if i not in taken]
+
+    def reproject(self, delivery: Delivery) -> None:
+        """Rebuild the due-index entry of the delivery's round from what is recorded."""
+        _id = f"{delivery.webhook_id}#{delivery.round}"
+        with mongo_errors():
+            if delivery.status is DeliveryStatus.SCHEDULED and delivery.next_attempt_at:
+                entry = DueAttempt(
+                    delivery.webhook_id,
+                    delivery.round,
+                    len(delivery.attempts) + 1,
+                    delivery.next_attempt_at,
+                )
+                self._due.replace_one({"_id": _id}, _due_doc(entry), upsert=True)
+            else:
+                self._due.delete_one({"_id": _id})
+
+    def drop(self, entry: DueAttempt) -> None:
+        """Forget an entry of a round that a resend superseded."""
+        with mongo_errors():
+            self._due.delete_one({"_id": _due_id(entry)})
+
+    # -- reads -------------------------------------------------------------------------
 
     def get(self, webhook_id: str) -> Delivery | None:
-        with mongo_errors():
-            doc = self._c.find_one({"_id": webhook_id})
-        return _delivery(doc) if doc else None
-
-    def due(self, now: datetime, limit: int) -> list[Delivery]:
-        query = {"status": DeliveryStatus.SCHEDULED.value, "nextAttemptAt": {"$lte": now}}
-        with mongo_errors():
-            docs = list(self._c.find(query).sort("nextAttemptAt", 1).limit(limit))
-        return [_delivery(d) for d in docs]
-
-    def reschedule(self, webhook_id: str, now: datetime) -> Delivery | None:
-        """Resend: the same event (same webhook id and body) becomes due now."""
-        with mongo_errors():
-            doc = self._c.find_one_and_update(
-                {"_id": webhook_id},
-                {
-                    "$set": {
-                        "status": DeliveryStatus.SCHEDULED.value,
-                        "nextAttemptAt": now,
-                        "attempts": [],
-                        "updatedAt": now,
-                    }
-                },
-            )
-        return self.get(webhook_id) if doc else None
-
-
-_DUPLICATE_KEY = 11000
+        """The delivery in its current round, as its recorded attempts leave it."""
+        doc = find_by_id(self._deliveries, webhook_id)
+        if doc is None:
+            return None
+        resends = find_chain(self._resends, webhook_id)
+        round_ = len(resends)
+        attempts = find_chain(self._attempts, f"{webhook_id}#{round_}")
+        started = resends[-1]["at"] if resends else doc["createdAt"]
+        status, next_at = DeliveryStatus.SCHEDULED, started
+        if attempts:
+            status, next_at = DeliveryStatus(attempts[-1]["outcome"]), attempts[-1]["nextAttemptAt"]
+        return Delivery(
+            webhook_id=webhook_id,
+            transaction_id=doc["transactionId"],
+            merchant_id=doc["merchantId"],
+            url=doc["url"],
+            body=bytes(doc["body"]),
+            status=status,
+            next_attempt_at=next_at,
+            created_at=doc["createdAt"],
+            attempts=tuple(
+                DeliveryAttempt(a["at"], a.get("statusCode"), a.get("error"), a["latencyMs"])
+                for a in attempts
+            ),
+            round=round_,
+        )
 
 
-def _without_id(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "_id"}
+def _due_id(e: DueAttempt) -> str:
+    return f"{e.webhook_id}#{e.round}"
 
 
-def _doc(d: Delivery) -> dict[str, Any]:
+def _lease_id(e: DueAttempt) -> str:
+    return f"{e.webhook_id}#{e.round}#{e.attempt}@{int(e.due_at.timestamp() * 1000)}"
+
+
+def _due_doc(e: DueAttempt) -> dict[str, Any]:
     return {
-        "_id": d.webhook_id,
-        "transactionId": d.transaction_id,
-        "merchantId": d.merchant_id,
-        "url": d.url,
-        "body": Binary(d.body),
-        "status": d.status.value,
-        "nextAttemptAt": d.next_attempt_at,
-        "createdAt": d.created_at,
-        "updatedAt": d.attempts[-1].at if d.attempts else d.created_at,
-        "attempts": [
-            {"at": a.at, "statusCode": a.status_code, "error": a.error, "latencyMs": a.latency_ms}
-            for a in d.attempts
-        ],
+        "_id": _due_id(e),
+        "webhookId": e.webhook_id,
+        "round": e.round,
+        "attempt": e.attempt,
+        "dueAt": e.due_at,
     }
 
 
-def _delivery(doc: dict[str, Any]) -> Delivery:
-    return Delivery(
-        webhook_id=doc["_id"],
-        transaction_id=doc["transactionId"],
-        merchant_id=doc["merchantId"],
-        url=doc["url"],
-        body=bytes(doc["body"]),
-        status=DeliveryStatus(doc["status"]),
-        next_attempt_at=doc.get("nextAttemptAt"),
-        created_at=doc["createdAt"],
-        attempts=tuple(
-            DeliveryAttempt(a["at"], a.get("statusCode"), a.get("error"), a.get("latencyMs", 0.0))
-            for a in doc.get("attempts") or []
-        ),
-    )
+def _due_entry(doc: dict[str, Any]) -> DueAttempt:
+    return DueAttempt(doc["webhookId"], doc["round"], doc["attempt"], doc["dueAt"])

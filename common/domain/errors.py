@@ -68,3 +68,13 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """Retrying cannot help: malformed or schema-violating input from a trusted channel."""
+
+
+class BankUnavailableError(Exception):
+    """The bank gave no decision before the deadline; `breaker_open` says whether the last
+    thing we saw was the breaker refusing the call."""
+
+    def __init__(self, attempts: int, breaker_open: bool) -> None:
+        super().__init__(f"no bank decision after {attempts} attempt(s)")
+        self.attempts = attempts
+        self.breaker_open = breaker_open

@@ -4,12 +4,12 @@ tests run against both (tests/contract/)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from common.domain.events import PaymentRequested
+from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentRecord, PaymentStatus
 
 
@@ -139,6 +139,27 @@ class Bank(Protocol):
         ...
 
 
+class AuthorizingBank(Protocol):
+    """The bank as processing uses it: retries within a deadline and the circuit breaker
+    live behind this port (common/adapters/resilient_bank.py)."""
+
+    def authorize(
+        self,
+        request: AuthorizationRequest,
+        deadline: float,
+        on_attempt: Callable[[BankAttempt], None],
+    ) -> BankDecision:
+        """The bank's decision before `deadline` (time.monotonic()); each attempt reported to
+        `on_attempt`. BankUnavailableError when none came in time; PermanentError when the
+        bank refused the request itself."""
+        ...
+
+    def inquire(self, transaction_id: str, wait_s: float) -> BankDecision | None:
+        """What the bank decided for this idempotency key, asking for up to `wait_s` (an
+        authorization still in flight may land); None if it says nothing. Never charges."""
+        ...
+
+
 @dataclass(frozen=True)
 class BankAttempt:
     at: datetime
@@ -157,20 +178,18 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class StatusChange:
-    status: PaymentStatus
-    at: datetime
-
-
-@dataclass(frozen=True)
 class LedgerEntry:
+    """What the ledger holds of one payment when a decider claims it."""
+
     transaction_id: str
-    status: PaymentStatus
     claimed_at: datetime
-    history: tuple[StatusChange, ...] = ()
+    """When the first claim was inserted: the start of the payment's retry budget."""
     bank_attempts: tuple[BankAttempt, ...] = ()
-    outcome: Outcome | None = None
-    processed_at: datetime | None = None
+    """Attempts recorded by earlier invocations that got no decision."""
+    attempt_records: int = 0
+    """How many such records there are (each invocation that decided nothing wrote one)."""
+    recorded: PaymentProcessed | None = None
+    """The outcome, as recorded: what is published, now and on every redelivery."""
 
     @property
     def attempts(self) -> int:
@@ -178,26 +197,22 @@ class LedgerEntry:
 
 
 class PaymentLedger(Protocol):
-    """The transaction log (MongoDB `payments`): one document per payment."""
+    """The append-only transaction log (DESIGN.md §8): every fact an insert against a
+    deterministic `_id`, the first insert wins, nothing is updated."""
 
     def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
-        """Insert the payment as `processing`, or return what is already recorded."""
+        """Insert the claim; if the payment was claimed before, what is recorded of it."""
         ...
 
     def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
-        """Append bank attempts that led to no decision yet."""
+        """Record bank attempts that led to no decision yet."""
         ...
 
     def record_outcome(
-        self,
-        entry: LedgerEntry,
-        outcome: Outcome,
-        attempts: Sequence[BankAttempt],
-        now: datetime,
-    ) -> LedgerEntry:
-        """Record a terminal outcome, already published, and the attempts that led to it,
-        unless an outcome is recorded already; return the recorded one (one write: the
-        database is the bottleneck)."""
+        self, entry: LedgerEntry, processed: PaymentProcessed, attempts: Sequence[BankAttempt]
+    ) -> PaymentProcessed:
+        """Insert the outcome (with the attempts that led to it) unless one is recorded
+        already; return the recorded one, which is the one to publish."""
         ...
 
 

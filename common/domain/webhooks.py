@@ -79,6 +79,21 @@ class Delivery:
     next_attempt_at: datetime | None
     created_at: datetime
     attempts: tuple[DeliveryAttempt, ...] = field(default_factory=tuple)
+    """The attempts of the current round (a resend starts a new round)."""
+    round: int = 0
+    """0 for the event's own delivery, k after the merchant's k-th resend."""
+
+
+@dataclass(frozen=True)
+class DueAttempt:
+    """An entry of the retry schedule's due-index: attempt `attempt` of round `round` of a
+    delivery is due at `due_at`. A projection of the recorded attempts, never a decision:
+    sending it takes a lease (an insert) first."""
+
+    webhook_id: str
+    round: int
+    attempt: int
+    due_at: datetime
 
 
 def after_attempt(
@@ -115,4 +130,5 @@ def _with(
         next_at,
         d.created_at,
         attempts,
+        d.round,
     )

@@ -11,8 +11,8 @@ import redis
 from common.adapters.dns_resolver import resolve_host
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.adapters.mongo_connection import mongo_answers, mongo_client
-from common.adapters.mongo_payment_reader import PAYMENTS, MongoPaymentReader
-from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
+from common.adapters.mongo_payment_reader import MongoPaymentReader
+from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_answers, redis_client
 from common.adapters.redis_idempotency_store import RedisIdempotencyStore
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
@@ -74,8 +74,8 @@ class IntakeRuntime:
             publisher=self.publisher,
             idempotency=RedisIdempotencyStore(self._redis),
             pending=RedisPendingPayments(self._redis),
-            reader=MongoPaymentReader(self._mongo[s.mongo_database][PAYMENTS]),
-            deliveries=MongoWebhookDeliveries(self._mongo[s.mongo_database][DELIVERIES]),
+            reader=MongoPaymentReader(self._mongo[s.mongo_database]),
+            deliveries=MongoWebhookDeliveries(self._mongo[s.mongo_database]),
             vault=CardVault(self._box, self._hasher),
             hasher=self._hasher,
             resolve=resolve_host,

@@ -53,12 +53,13 @@ def handle_batch(
             continue
         if delivery is not None:
             to_send.append((record, delivery))
-    futures = [executor.submit(service.deliver, d) for _record, d in to_send]
-    for future in futures:
+    futures = [(record, executor.submit(service.deliver, d)) for record, d in to_send]
+    for record, future in futures:
         try:
             future.result()
         except Exception as exc:
-            # The delivery exists and becomes due after its lease: the scheduled run sends
-            # it. Retrying the record would find it created and do nothing.
+            # Redelivered, the record finds its delivery created and puts it on the schedule
+            # (a first attempt that was made but not recorded may be made once more).
             log.warning("first attempt not recorded", extra={"reason": str(exc)})
+            failed.append(record)
     return batch_item_failures(failed)

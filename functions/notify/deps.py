@@ -7,7 +7,7 @@ from functools import cache, cached_property
 from common.adapters.dns_resolver import resolve_host
 from common.adapters.http_webhook_sender import HttpWebhookSender
 from common.adapters.mongo_connection import mongo_client
-from common.adapters.mongo_webhook_deliveries import DELIVERIES, MongoWebhookDeliveries
+from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_client
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
@@ -36,7 +36,7 @@ class NotifyRuntime(KafkaFunctionRuntime):
         merchants = RedisMerchantDirectory(redis, box)
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
         return NotifyService(
-            deliveries=MongoWebhookDeliveries(db[DELIVERIES]),
+            deliveries=MongoWebhookDeliveries(db),
             sender=HttpWebhookSender(s.webhook_timeout_s, pool_size=s.notify_concurrency),
             # slow until a retry succeeds, or for a minute (then one batch tries it again)
             slow=RedisSlowEndpoints(redis, mark_s=max(60.0, s.webhook_timeout_s * 6)),

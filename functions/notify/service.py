@@ -3,8 +3,10 @@
 - The delivery is inserted against its webhook id (derived from the transaction id) before
   anything is sent, so a redelivered PaymentProcessed or a restarted worker never creates a
   second, independent delivery.
-- Every attempt is recorded before the batch is acknowledged; a failed one schedules the next
-  (Standard Webhooks' schedule, configurable); the scheduled run sends what is due.
+- Every attempt's result is an insert against "{webhookId}#{round}#{attempt}" before the
+  batch is acknowledged; a failed one puts the next in the due-index (Standard Webhooks'
+  schedule, configurable); the scheduled run leases what is due (an insert each: concurrent
+  runs never send the same attempt) and sends it.
 - Exhausted → `failed`, and the delivery goes to the webhook dead-letter topic.
 - The URL is checked against private/loopback/link-local targets again at delivery time: a
   name may resolve differently than it did at intake. A refusal is a failed attempt.
@@ -34,6 +36,7 @@ from common.domain.webhooks import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    DueAttempt,
     after_attempt,
     webhook_body,
     webhook_id,
@@ -44,15 +47,34 @@ log = logging.getLogger("paygate.notify")
 
 
 class DeliveryStore(Protocol):
-    def create(self, delivery: Delivery) -> bool: ...
+    """The deliveries' ledger (common/adapters/mongo_webhook_deliveries.py)."""
 
-    def claim(self, delivery: Delivery, until: datetime) -> bool:
-        """Push a due delivery's next attempt to `until` if nobody changed it meanwhile."""
+    def create(self, delivery: Delivery) -> bool:
+        """Insert the delivery; False if this webhook id has one already."""
         ...
 
-    def save(self, delivery: Delivery) -> None: ...
+    def record(self, delivery: Delivery, *, indexed: bool) -> bool:
+        """Insert the result of its last attempt and update the due-index; False (nothing
+        changed) if another sender recorded that attempt first."""
+        ...
 
-    def due(self, now: datetime, limit: int) -> list[Delivery]: ...
+    def schedule(self, delivery: Delivery, at: datetime) -> None:
+        """Make its next attempt due at `at` unless its round is due already."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[DueAttempt]: ...
+
+    def lease(
+        self, entries: Sequence[DueAttempt], now: datetime, lease_s: float
+    ) -> list[DueAttempt]:
+        """The entries whose lease this caller won (one sender per attempt)."""
+        ...
+
+    def reproject(self, delivery: Delivery) -> None: ...
+
+    def drop(self, entry: DueAttempt) -> None: ...
+
+    def get(self, webhook_id: str) -> Delivery | None: ...
 
 
 class SlowEndpoints(Protocol):
@@ -112,7 +134,6 @@ class NotifyService:
             body = webhook_body(event)
         except MoneyError as exc:  # schema-valid, yet not a payment we could have made
             raise PermanentError(f"PaymentProcessed unusable: {exc}") from None
-        lease = timedelta(seconds=self._policy.first_attempt_lease_s if send_now else 0)
         delivery = Delivery(
             webhook_id=webhook_id(event.transaction_id),
             transaction_id=event.transaction_id,
@@ -120,11 +141,17 @@ class NotifyService:
             url=event.webhook_url,
             body=body,
             status=DeliveryStatus.SCHEDULED,
-            next_attempt_at=now + lease,
+            next_attempt_at=now,
             created_at=now,
         )
-        created = self._deliveries.create(delivery)
-        return delivery if created and send_now else None
+        if self._deliveries.create(delivery) and send_now:
+            return delivery
+        # Left to the schedule, or a redelivery: the batch that created the delivery may
+        # have died before its first attempt. The schedule leaves it to that batch for the
+        # lease, and sends it only if no attempt of it is recorded by then.
+        lease = self._policy.first_attempt_lease_s if send_now else 0.0
+        self._deliveries.schedule(delivery, now + timedelta(seconds=lease))
+        return None
 
     def deliver(self, delivery: Delivery, *, scheduled: bool = False) -> Delivery:
         attempt = self._attempt(delivery)
@@ -135,7 +162,7 @@ class NotifyService:
             self._slow.clear(delivery.merchant_id)
         if updated.status is DeliveryStatus.FAILED:
             self._dead_letter(updated)  # first: if Kafka refuses, the delivery stays due
-        self._deliveries.save(updated)
+        recorded = self._deliveries.record(updated, indexed=scheduled)
         log.info(
             "webhook attempt",
             extra={
@@ -144,20 +171,30 @@ class NotifyService:
                 "statusCode": attempt.status_code,
                 "error": attempt.error,
                 "outcome": updated.status.value,
+                "recorded": recorded,
             },
         )
         return updated
 
     def due(self, limit: int = 100) -> list[Delivery]:
-        """Deliveries due now, each claimed (pushed back by the lease) so that an overlapping
-        run or the batch path does not send it at the same time."""
+        """Deliveries due now, each leased (an insert) so that an overlapping run or the
+        batch path does not send the same attempt; an entry of the due-index that lags
+        behind the recorded attempts is rebuilt from them instead of being sent."""
         now = self._clock.now()
-        lease = timedelta(seconds=self._policy.first_attempt_lease_s)
-        claimed = []
-        for delivery in self._deliveries.due(now, limit):
-            if self._deliveries.claim(delivery, now + lease):
-                claimed.append(delivery)
-        return claimed
+        entries = self._deliveries.due(now, limit)
+        leased = self._deliveries.lease(entries, now, self._policy.first_attempt_lease_s)
+        out = []
+        for entry in leased:
+            delivery = self._deliveries.get(entry.webhook_id)
+            if delivery is None:
+                continue
+            if delivery.round != entry.round:
+                self._deliveries.drop(entry)  # a resend started a newer round
+            elif len(delivery.attempts) >= entry.attempt:
+                self._deliveries.reproject(delivery)  # that attempt is recorded already
+            elif delivery.status is DeliveryStatus.SCHEDULED:
+                out.append(delivery)
+        return out
 
     def deliver_due(self, executor: Executor, limit: int = 100) -> tuple[int, int]:
         """Send what is due; one failing delivery does not cancel the others."""

@@ -9,8 +9,8 @@ import pybreaker
 from common.adapters.http_bank_client import HttpBankClient
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
-from common.adapters.mongo_payment_reader import PAYMENTS
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
+from common.adapters.resilient_bank import ResilientBank, shared_breaker
 from common.adapters.secrets_manager_secrets import key_material
 from common.config import ProcessSettings, process_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
@@ -19,7 +19,6 @@ from common.security.keyed_hash import KeyedHasher
 from common.security.sealed_box import SealedBox, decode_key
 from common.structured_logging import configure_logging
 from common.system_clock import SystemClock
-from functions.process.resilience import ResilientBank, shared_breaker
 from functions.process.service import ProcessPolicy, ProcessService
 
 
@@ -50,7 +49,7 @@ class ProcessRuntime(KafkaFunctionRuntime):
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
         bank = HttpBankClient(s.bank_url, pool_size=s.process_concurrency)
         return ProcessService(
-            ledger=MongoPaymentLedger(db[PAYMENTS]),
+            ledger=MongoPaymentLedger(db),
             bank=ResilientBank(bank, self.breaker, s.bank_timeout_ms / 1000),
             # the vault only opens tokens here; fingerprints were made at intake
             vault=CardVault(box, KeyedHasher(bytes(32))),

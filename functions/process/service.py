@@ -1,11 +1,13 @@
-"""process_payment: claim, authorize once, publish, record. Over ports only.
+"""process_payment: claim, authorize once, record, publish. Over ports only.
 
-Exactly-once effect on at-least-once input:
-- the claim is an insert against the payments collection's unique `_id` (transaction id);
+Exactly-once effect on at-least-once input (DESIGN.md §8):
+- the claim is an insert against a unique `_id` (the transaction id);
 - the bank is called with the transaction id as its idempotency key, so a repeat returns
   the first answer instead of charging again;
-- an outcome is recorded only after its PaymentProcessed was acknowledged, and a recorded
-  outcome is never recomputed: a redelivered event of a decided payment has nothing to do.
+- the outcome is inserted against the transaction id before it is published, and what is
+  published is what was recorded: a second decider's insert is refused and it publishes the
+  first one's event; a redelivery of a decided payment republishes that same event and never
+  asks the bank again.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from common.domain.errors import PermanentError
+from common.domain.errors import BankUnavailableError, PermanentError
 from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import CardSummary, PaymentStatus
 from common.domain.ports import (
     AuthorizationRequest,
+    AuthorizingBank,
     BankAttempt,
     Clock,
     EventPublisher,
@@ -32,7 +35,6 @@ from common.domain.ports import (
 )
 from common.security.card_vault import CardVault
 from common.security.sealed_box import SealedBoxError
-from functions.process.resilience import BankUnavailableError, ResilientBank
 
 log = logging.getLogger("paygate.process")
 
@@ -61,7 +63,7 @@ class ProcessService:
         self,
         *,
         ledger: PaymentLedger,
-        bank: ResilientBank,
+        bank: AuthorizingBank,
         vault: CardVault,
         publisher: EventPublisher,
         clock: Clock,
@@ -75,23 +77,22 @@ class ProcessService:
         self._policy = policy
 
     def process(self, request: PaymentRequested, invocation_deadline: float) -> Result:
-        """Two writes per payment: the claim, then the outcome once it is published.
+        """Two inserts per payment: the claim, then the outcome; then the publish.
 
-        Publishing before recording keeps a crash in between harmless: the redelivered event
-        finds the payment still `processing`, the bank replays its first answer for the same
-        idempotency key, and the same event (same eventId) is published again.
-        """
+        A crash between recording and publishing is repaired by the redelivery, which finds
+        the recorded outcome and publishes it (the same event, same eventId)."""
         entry = self._ledger.claim(request, self._clock.now())
-        if entry.outcome is not None:
+        if entry.recorded is not None:
+            self._publish(entry.recorded, request.event_id)
             return Result.DONE
         attempts: list[BankAttempt] = []
         decided = self._decide(request, entry, invocation_deadline, attempts.append)
         if decided is None:
             self._ledger.record_attempts(entry, attempts)
             return Result.RETRY_LATER
-        now = self._clock.now()
-        self._publish(request, decided, entry.attempts + len(attempts), now)
-        self._ledger.record_outcome(entry, decided, attempts, now)
+        event = processed_event(request, decided, entry.attempts + len(attempts), self._clock.now())
+        recorded = self._ledger.record_outcome(entry, event, attempts)
+        self._publish(recorded, request.event_id)
         return Result.DONE
 
     def _decide(
@@ -147,41 +148,42 @@ class ProcessService:
             bank_reference=decision.authorization_id,
         )
 
-    def _publish(
-        self,
-        request: PaymentRequested,
-        outcome: Outcome,
-        attempts: int,
-        processed_at: datetime,
-    ) -> None:
-        tx = request.transaction_id
-        event = PaymentProcessed(
-            event_id=str(uuid.uuid5(_PROCESSED_NS, tx)),
-            occurred_at=processed_at,
-            transaction_id=tx,
-            merchant_id=request.merchant_id,
-            status=outcome.status.value,
-            amount_minor=request.amount_minor,
-            currency=request.currency,
-            reference=request.reference,
-            description=request.description,
-            metadata=request.metadata,
-            webhook_url=request.webhook_url,
-            card=CardSummary.model_validate(request.card.model_dump(exclude={"token"})),
-            decline_code=outcome.decline_code,
-            failure_reason=outcome.failure_reason,
-            bank_reference=outcome.bank_reference,
-            attempts=attempts,
-            created_at=request.occurred_at,
-            processed_at=processed_at,
-        )
+    def _publish(self, event: PaymentProcessed, trace_id: str) -> None:
+        tx = event.transaction_id
         self._publisher.publish(
-            self._policy.processed_topic, tx, event.to_json(), event.headers(request.event_id)
+            self._policy.processed_topic, tx, event.to_json(), event.headers(trace_id)
         )
         log.info(
             "payment processed",
-            extra={"transactionId": tx, "status": outcome.status.value, "eventId": event.event_id},
+            extra={"transactionId": tx, "status": event.status, "eventId": event.event_id},
         )
+
+
+def processed_event(
+    request: PaymentRequested, outcome: Outcome, attempts: int, processed_at: datetime
+) -> PaymentProcessed:
+    """The PaymentProcessed of this outcome; its eventId is derived from the transaction id."""
+    tx = request.transaction_id
+    return PaymentProcessed(
+        event_id=str(uuid.uuid5(_PROCESSED_NS, tx)),
+        occurred_at=processed_at,
+        transaction_id=tx,
+        merchant_id=request.merchant_id,
+        status=outcome.status.value,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        reference=request.reference,
+        description=request.description,
+        metadata=request.metadata,
+        webhook_url=request.webhook_url,
+        card=CardSummary.model_validate(request.card.model_dump(exclude={"token"})),
+        decline_code=outcome.decline_code,
+        failure_reason=outcome.failure_reason,
+        bank_reference=outcome.bank_reference,
+        attempts=attempts,
+        created_at=request.occurred_at,
+        processed_at=processed_at,
+    )
 
 
 def _age_s(since: datetime, now: datetime) -> float:

@@ -27,7 +27,13 @@ from common.domain.ports import (
     PendingPayments,
     StoredResponse,
 )
-from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus
+from common.domain.webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    DueAttempt,
+    after_attempt,
+)
 from common.security.sealed_box import SealedBox
 from tests.fakes import (
     FakeIdempotencyStore,
@@ -133,10 +139,10 @@ def test_directory_knows_its_keys_and_nothing_else(
 def deliveries(request: pytest.FixtureRequest) -> Any:
     if request.param == "fake":
         return FakeWebhookDeliveries()
-    return MongoWebhookDeliveries(request.getfixturevalue("mongo_db").webhook_deliveries)
+    return MongoWebhookDeliveries(request.getfixturevalue("mongo_db"))
 
 
-def test_deliveries_create_once_due_and_reschedule(deliveries: Any) -> None:
+def test_deliveries_create_once_record_each_attempt_once_and_compose(deliveries: Any) -> None:
     t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     d = Delivery(
         f"evt_{unique()}", "tx", "m", "https://x/h", b'{"a":1}', DeliveryStatus.SCHEDULED, t0, t0
@@ -144,27 +150,73 @@ def test_deliveries_create_once_due_and_reschedule(deliveries: Any) -> None:
     assert deliveries.create(d) is True
     assert deliveries.create(d) is False
     assert deliveries.get(d.webhook_id) == d
-    assert [x.webhook_id for x in deliveries.due(t0 - timedelta(seconds=1), 10)] == []
-    assert [x.webhook_id for x in deliveries.due(t0, 10)] == [d.webhook_id]
-    done = replace(
-        d,
-        status=DeliveryStatus.DELIVERED,
-        next_attempt_at=None,
-        attempts=(DeliveryAttempt(t0, 204, None, 1.5),),
-    )
-    deliveries.save(done)
+    assert deliveries.get("evt_missing") is None
+    assert deliveries.due(t0 + timedelta(days=1), 10) == []  # the batch sends it: not indexed
+    failed = after_attempt(d, DeliveryAttempt(t0, 500, None, 1.5), [5, 60])
+    assert deliveries.record(failed, indexed=False) is True
+    assert deliveries.record(failed, indexed=False) is False  # attempt 1 is recorded already
+    assert deliveries.get(d.webhook_id) == failed
+    later = t0 + timedelta(seconds=5)
+    assert deliveries.due(later - timedelta(seconds=1), 10) == []
+    assert deliveries.due(later, 10) == [DueAttempt(d.webhook_id, 0, 2, later)]
+    done = after_attempt(failed, DeliveryAttempt(later, 204, None, 1.0), [5, 60])
+    assert deliveries.record(done, indexed=True) is True
     assert deliveries.get(d.webhook_id) == done
     assert deliveries.due(t0 + timedelta(days=1), 10) == []
-    again = deliveries.reschedule(d.webhook_id, t0 + timedelta(hours=1))
-    assert again.status is DeliveryStatus.SCHEDULED and again.body == d.body
+
+
+def test_a_resend_starts_a_round_without_touching_the_first(deliveries: Any) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    d = Delivery(
+        f"evt_{unique()}", "tx", "m", "https://x/h", b'{"a":1}', DeliveryStatus.SCHEDULED, t0, t0
+    )
+    deliveries.create(d)
+    first = after_attempt(d, DeliveryAttempt(t0, 204, None, 1.0), [5])
+    deliveries.record(first, indexed=False)
+    t1 = t0 + timedelta(hours=1)
+    again = deliveries.reschedule(d.webhook_id, t1)
+    assert (again.round, again.status, again.attempts, again.next_attempt_at) == (
+        1,
+        DeliveryStatus.SCHEDULED,
+        (),
+        t1,
+    )
+    assert again.body == d.body
     assert deliveries.reschedule("evt_missing", t0) is None
-    due = deliveries.due(t0 + timedelta(hours=2), 10)[0]
-    assert deliveries.claim(due, t0 + timedelta(hours=3)) is True
-    assert deliveries.claim(due, t0 + timedelta(hours=4)) is False  # someone got there first
-    assert deliveries.get(d.webhook_id).next_attempt_at == t0 + timedelta(hours=3)
+    assert deliveries.due(t1, 10) == [DueAttempt(d.webhook_id, 1, 1, t1)]
+    # an attempt of round 0 still in flight records into round 0 and leaves round 1 due
+    assert deliveries.record(
+        replace(first, attempts=(*first.attempts, first.attempts[0])), indexed=True
+    )
+    assert deliveries.due(t1, 10) == [DueAttempt(d.webhook_id, 1, 1, t1)]
+    deliveries.drop(DueAttempt(d.webhook_id, 1, 1, t1))
+    assert deliveries.due(t1, 10) == []
 
 
-@real
+def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
+    deliveries: Any,
+) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    d = Delivery(
+        f"evt_{unique()}", "tx", "m", "https://x/h", b"{}", DeliveryStatus.SCHEDULED, t0, t0
+    )
+    deliveries.create(d)
+    deliveries.schedule(d, t0)
+    deliveries.schedule(d, t0 + timedelta(hours=1))  # its round is due already: no change
+    entries = deliveries.due(t0, 10)
+    assert entries == [DueAttempt(d.webhook_id, 0, 1, t0)]
+    assert deliveries.lease(entries, t0, 30) == entries
+    assert deliveries.lease(entries, t0, 30) == []  # a concurrent run read the same entry
+    assert deliveries.due(t0 + timedelta(seconds=29), 10) == []  # moved on by the lease
+    assert [e.attempt for e in deliveries.due(t0 + timedelta(seconds=30), 10)] == [1]
+    # the holder died before moving the entry on: once the lease is old, a new due time
+    assert deliveries.lease(entries, t0 + timedelta(seconds=10), 30) == []
+    assert deliveries.lease(entries, t0 + timedelta(seconds=40), 30) == []
+    retaken = deliveries.due(t0 + timedelta(seconds=40), 10)
+    assert [e.due_at for e in retaken] == [t0 + timedelta(seconds=40)]
+    assert deliveries.lease(retaken, t0 + timedelta(seconds=40), 30) == retaken
+
+
 def test_a_secret_sealed_with_another_key_is_none_not_a_crash(redis_client: redis.Redis) -> None:
     created = RedisMerchantDirectory(redis_client, SealedBox(bytes(32))).create("Elsewhere")
     other_key = RedisMerchantDirectory(redis_client, SealedBox(bytes(range(32))))

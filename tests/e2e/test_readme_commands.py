@@ -12,6 +12,7 @@ from typing import Any
 import pymongo
 import requests
 
+from common.adapters.mongo_payment_reader import MongoPaymentReader
 from harness import stack
 from harness.infra.settings import InfraSettings
 from harness.template import REPO_ROOT
@@ -145,11 +146,10 @@ def test_invoke_runs_the_process_samples(infra: InfraSettings) -> None:
         "invoke", "ProcessFunction", "--event", "events/process/payment-requested.json"
     )
     assert sample.returncode == 0, sample.stderr
-    doc = pymongo.MongoClient(infra.mongo_uri).paygate.payments.find_one(
-        {"_id": "3f1c9a52-8d1e-4b8e-9a51-2f6c1d0e7b11"}
-    )
-    assert doc is not None and doc["status"] == "failed"
-    assert doc["failureReason"] == "invalid_card_token"
+    db = pymongo.MongoClient(infra.mongo_uri, tz_aware=True).paygate
+    record = MongoPaymentReader(db).get("3f1c9a52-8d1e-4b8e-9a51-2f6c1d0e7b11")
+    assert record is not None and record.status == "failed"
+    assert record.failure_reason == "invalid_card_token"
 
 
 def test_invoke_runs_the_notify_samples() -> None:

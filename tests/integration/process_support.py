@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +32,19 @@ def process_handler(
     """The real process handler, with short bank timeouts and budgets for tests, and the
     shared breaker closed (its state lives in Redis and outlives any earlier run)."""
     reset_bank_breaker()
-    settings = {
+    with function_under_test(
+        monkeypatch,
+        "ProcessFunction",
+        short_budget_settings(bank_url, **overrides),
+        process_settings,
+        deps.process_runtime,
+    ):
+        yield lambda_handler
+
+
+def short_budget_settings(bank_url: str, **overrides: str) -> dict[str, str]:
+    """Short bank timeouts and budgets for tests."""
+    return {
         "BANK_URL": bank_url,
         "BANK_TIMEOUT_MS": "500",
         "BANK_RETRY_BUDGET_S": "4",
@@ -39,10 +52,16 @@ def process_handler(
         "BREAKER_RESET_S": "1",
         **overrides,
     }
-    with function_under_test(
-        monkeypatch, "ProcessFunction", settings, process_settings, deps.process_runtime
-    ):
-        yield lambda_handler
+
+
+def invoke_in_own_process(
+    environment: dict[str, str], event: dict[str, Any], start_at: float, results: Any
+) -> None:
+    """A second execution environment (multiprocessing, spawn): the process function with
+    this environment, invoked once at `start_at` (time.time()); its result to `results`."""
+    os.environ.update(environment)  # read on first use: nothing happens at import
+    time.sleep(max(0.0, start_at - time.time()))
+    results.put(lambda_handler(event, Context()))
 
 
 def reset_bank_breaker() -> None:

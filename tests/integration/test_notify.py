@@ -13,10 +13,11 @@ import pymongo
 import pytest
 import requests
 
+from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.config import notify_settings
 from common.domain.events import PaymentProcessed
 from common.domain.payment import CardSummary
-from common.domain.webhooks import webhook_id
+from common.domain.webhooks import Delivery, webhook_id
 from functions.notify import deps
 from functions.notify.handler import lambda_handler
 from harness.infra.settings import InfraSettings
@@ -80,18 +81,18 @@ def received(receiver: str, **params: str) -> list[dict[str, Any]]:
     return rows
 
 
-def delivery(infra: InfraSettings, tx: str) -> dict[str, Any]:
-    doc = pymongo.MongoClient(infra.mongo_uri)[DB].webhook_deliveries.find_one(
-        {"_id": webhook_id(tx)}
-    )
-    assert doc is not None
-    return doc
+def delivery(infra: InfraSettings, tx: str) -> Delivery:
+    """The delivery as its recorded attempts leave it."""
+    db = pymongo.MongoClient(infra.mongo_uri, tz_aware=True)[DB]
+    found = MongoWebhookDeliveries(db).get(webhook_id(tx))
+    assert found is not None
+    return found
 
 
 def run_schedule_until_final(handler: Any, infra: InfraSettings, tx: str) -> None:
     """Fire the scheduled run, as the harness would, until the delivery is final."""
     deadline = time.monotonic() + 20
-    while delivery(infra, tx)["status"] == "scheduled":
+    while delivery(infra, tx).status == "scheduled":
         assert time.monotonic() < deadline
         time.sleep(0.3)
         handler(scheduled_event("test"), Context())
@@ -120,8 +121,8 @@ def test_a_signed_webhook_is_delivered_once_even_when_redelivered(
     assert len(rows) == 1
     assert rows[0]["verified"] and rows[0]["type"] == "payment.declined"
     assert rows[0]["webhook_id"] == webhook_id(event.transaction_id)
-    doc = delivery(infra, event.transaction_id)
-    assert doc["status"] == "delivered" and len(doc["attempts"]) == 1
+    found = delivery(infra, event.transaction_id)
+    assert found.status == "delivered" and len(found.attempts) == 1
 
 
 def test_three_500s_then_delivered_on_the_fourth_with_the_same_id(
@@ -147,9 +148,9 @@ def test_three_500s_then_delivered_on_the_fourth_with_the_same_id(
     ]
     assert {r["webhook_id"] for r in rows} == {webhook_id(event.transaction_id)}
     assert all(r["verified"] for r in rows)
-    doc = delivery(infra, event.transaction_id)
-    assert doc["status"] == "delivered"
-    assert [a["statusCode"] for a in doc["attempts"]] == [500, 500, 500, 204]
+    found = delivery(infra, event.transaction_id)
+    assert found.status == "delivered"
+    assert [a.status_code for a in found.attempts] == [500, 500, 500, 204]
 
 
 def test_exhausted_deliveries_fail_and_are_dead_lettered(
@@ -169,7 +170,7 @@ def test_exhausted_deliveries_fail_and_are_dead_lettered(
     with notify_handler(monkeypatch, WEBHOOK_RETRY_SCHEDULE_S="0.2,0.2") as handler:
         handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
         run_schedule_until_final(handler, infra, event.transaction_id)
-    assert delivery(infra, event.transaction_id)["status"] == "failed"
+    assert delivery(infra, event.transaction_id).status == "failed"
     assert len(received(receiver_url, transactionId=event.transaction_id)) == 3
     dead = [
         m
@@ -188,8 +189,9 @@ def test_private_addresses_are_refused_at_delivery_when_not_allowed(
     event = processed(mid, url)
     with notify_handler(monkeypatch, ALLOW_PRIVATE_WEBHOOK_URLS="false") as handler:
         handler(kafka_event(event.to_json(), topic="payments.processed"), Context())
-    attempt = delivery(infra, event.transaction_id)["attempts"][0]
-    assert attempt["statusCode"] is None and attempt["error"].startswith("refused:")
+    attempt = delivery(infra, event.transaction_id).attempts[0]
+    assert attempt.status_code is None and attempt.error is not None
+    assert attempt.error.startswith("refused:")
 
 
 def hanging_beside_healthy(
@@ -219,7 +221,7 @@ def test_a_hanging_merchant_does_not_hold_up_a_healthy_one(
         handler(kafka_event(slow.to_json(), fast.to_json(), topic="payments.processed"), Context())
     (fast_row,) = received(receiver_url, transactionId=fast.transaction_id)
     assert fast_row["received_at"] - started < 2  # not behind the 3 s hang
-    assert delivery(infra, slow.transaction_id)["status"] == "delivered"
+    assert delivery(infra, slow.transaction_id).status == "delivered"
 
 
 def test_after_a_timeout_batches_stop_waiting_for_that_merchant_until_it_answers(
@@ -232,7 +234,7 @@ def test_after_a_timeout_batches_stop_waiting_for_that_merchant_until_it_answers
     first, second, fast = processed(*shop), processed(*shop), processed(*healthy)
     with notify_handler(monkeypatch, WEBHOOK_TIMEOUT_S="3") as handler:
         handler(kafka_event(first.to_json(), topic="payments.processed"), Context())
-        assert delivery(infra, first.transaction_id)["attempts"][0]["error"] == "timeout"
+        assert delivery(infra, first.transaction_id).attempts[0].error == "timeout"
         started = time.monotonic()
         handler(
             kafka_event(second.to_json(), fast.to_json(), topic="payments.processed", start=1),
@@ -241,11 +243,11 @@ def test_after_a_timeout_batches_stop_waiting_for_that_merchant_until_it_answers
         assert time.monotonic() - started < 2.5  # did not wait out a 3 s timeout
         assert received(receiver_url, transactionId=fast.transaction_id)
         left = delivery(infra, second.transaction_id)
-        assert left["status"] == "scheduled" and left["attempts"] == []  # due, for the schedule
+        assert left.status == "scheduled" and left.attempts == ()  # due, for the schedule
         run_schedule_until_final(handler, infra, second.transaction_id)
         run_schedule_until_final(handler, infra, first.transaction_id)
-    assert delivery(infra, second.transaction_id)["status"] == "delivered"
-    assert delivery(infra, first.transaction_id)["status"] == "delivered"
+    assert delivery(infra, second.transaction_id).status == "delivered"
+    assert delivery(infra, first.transaction_id).status == "delivered"
 
 
 def test_a_corrupt_event_is_dead_lettered_and_the_rest_delivered(
@@ -264,7 +266,7 @@ def test_a_corrupt_event_is_dead_lettered_and_the_rest_delivered(
             Context(),
         )
     assert result == {"batchItemFailures": []}
-    assert delivery(infra, good.transaction_id)["status"] == "delivered"
+    assert delivery(infra, good.transaction_id).status == "delivered"
     dead = read_since(infra, "payments.processed.dlq", start)
     assert sorted(m.value() for m in dead) == sorted([bad.to_json(), b"{garbage"])
     assert all(dict(m.headers())["dlq.condition"] == b"PoisonRecord" for m in dead)

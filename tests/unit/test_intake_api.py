@@ -13,7 +13,13 @@ from fastapi.testclient import TestClient
 from common.domain.errors import TransientError
 from common.domain.payment import PaymentStatus
 from common.domain.ports import Merchant
-from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, webhook_id
+from common.domain.webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    after_attempt,
+    webhook_id,
+)
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
 from common.security.sealed_box import SealedBox
@@ -373,19 +379,19 @@ def test_the_webhook_block_and_resend(client: TestClient, deps: Deps) -> None:
     record = deps.pending.records[tx]
     deps.reader.records[tx] = record.model_copy(update={"status": PaymentStatus.SUCCEEDED})
     at = FixedClock().now()
-    deps.deliveries.create(
-        Delivery(
-            webhook_id(tx),
-            tx,
-            "mer_a",
-            "https://shop.example/h",
-            b"{}",
-            DeliveryStatus.FAILED,
-            None,
-            at,
-            (DeliveryAttempt(at, 500, None, 3.0),),
-        )
+    created = Delivery(
+        webhook_id(tx),
+        tx,
+        "mer_a",
+        "https://shop.example/h",
+        b"{}",
+        DeliveryStatus.SCHEDULED,
+        at,
+        at,
     )
+    deps.deliveries.create(created)
+    exhausted = after_attempt(created, DeliveryAttempt(at, 500, None, 3.0), [])
+    deps.deliveries.record(exhausted, indexed=False)
     shown = client.get(f"/api/payments/{tx}", headers={"X-API-Key": KEY_A}).json()["webhook"]
     assert shown == {
         "webhookId": webhook_id(tx),

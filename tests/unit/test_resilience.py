@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pybreaker
 import pytest
 
-from common.domain.errors import PermanentError, TransientError
+from common.adapters.resilient_bank import ResilientBank, shared_breaker
+from common.domain.errors import BankUnavailableError, PermanentError, TransientError
 from common.domain.ports import AuthorizationRequest, BankAttempt, BankDecision
-from functions.process.resilience import BankUnavailableError, ResilientBank, shared_breaker
 
 REQUEST = AuthorizationRequest("tx", "m", 100, "EUR", "4242424242424242", 12, 2030, None)
 

@@ -25,23 +25,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from common.domain.errors import PermanentError, TransientError
+from common.domain.errors import BankUnavailableError, PermanentError, TransientError
 from common.domain.ports import AuthorizationRequest, Bank, BankAttempt, BankDecision
 
 T = TypeVar("T")
 
 
-class BankUnavailableError(Exception):
-    """The bank gave no decision before the deadline; `breaker_open` says whether the last
-    thing we saw was the breaker refusing the call."""
-
-    def __init__(self, attempts: int, breaker_open: bool) -> None:
-        super().__init__(f"no bank decision after {attempts} attempt(s)")
-        self.attempts = attempts
-        self.breaker_open = breaker_open
-
-
 class ResilientBank:
+    """The AuthorizingBank port (common/domain/ports.py) over a plain Bank."""
+
     def __init__(
         self,
         bank: Bank,

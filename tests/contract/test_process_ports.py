@@ -1,0 +1,179 @@
+"""The process function's ports, each fake (tests/fakes.py) beside its real adapter: the ledger
+(MongoPaymentLedger on the real MongoDB-wire server: the first claim and the first outcome
+win) and the bank (ResilientBank over the bank simulator: one decision per key)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pybreaker
+import pytest
+import requests
+
+from common.adapters.http_bank_client import HttpBankClient
+from common.adapters.mongo_payment_ledger import MongoPaymentLedger
+from common.adapters.mongo_payment_reader import MongoPaymentReader
+from common.adapters.resilient_bank import ResilientBank, shared_breaker
+from common.domain.errors import BankUnavailableError
+from common.domain.events import CardToken, PaymentRequested
+from common.domain.payment import PaymentStatus
+from common.domain.ports import (
+    AuthorizationRequest,
+    AuthorizingBank,
+    BankAttempt,
+    Outcome,
+    PaymentLedger,
+)
+from functions.process.service import processed_event
+from tests.fakes import FakeBank, FakePaymentLedger
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["fake", pytest.param("mongodb", marks=pytest.mark.integration)])
+def ledger(request: pytest.FixtureRequest) -> PaymentLedger:
+    if request.param == "fake":
+        return FakePaymentLedger()
+    return MongoPaymentLedger(request.getfixturevalue("mongo_db"))
+
+
+def requested() -> PaymentRequested:
+    tx = str(uuid.uuid4())
+    return PaymentRequested(
+        event_id=str(uuid.uuid4()),
+        occurred_at=T0,
+        transaction_id=tx,
+        merchant_id="mer_contract",
+        amount_minor=4999,
+        currency="EUR",
+        reference="order-1",
+        webhook_url="https://shop.example/h",
+        card=CardToken(
+            token="sealed",
+            brand="visa",
+            last4="4242",
+            exp_month=12,
+            exp_year=2030,
+            fingerprint="fp",
+        ),
+    )
+
+
+def attempt(result: str, seconds: int = 0) -> BankAttempt:
+    return BankAttempt(T0 + timedelta(seconds=seconds), 12.5, result, None)
+
+
+def test_the_first_claim_wins_and_a_second_reads_it(ledger: PaymentLedger) -> None:
+    req = requested()
+    first = ledger.claim(req, T0)
+    assert (first.claimed_at, first.bank_attempts, first.recorded) == (T0, (), None)
+    again = ledger.claim(req, T0 + timedelta(seconds=9))
+    assert again.claimed_at == T0  # the retry budget runs from the first claim
+
+
+def test_attempts_without_a_decision_are_kept_for_the_next_claim(ledger: PaymentLedger) -> None:
+    req = requested()
+    entry = ledger.claim(req, T0)
+    ledger.record_attempts(entry, [attempt("unavailable"), attempt("unavailable", 1)])
+    later = ledger.claim(req, T0 + timedelta(seconds=5))
+    assert [a.result for a in later.bank_attempts] == ["unavailable", "unavailable"]
+    ledger.record_attempts(later, [attempt("unavailable", 6)])
+    assert ledger.claim(req, T0).attempts == 3
+
+
+def test_the_first_outcome_stands_and_is_what_a_later_claim_republishes(
+    ledger: PaymentLedger,
+) -> None:
+    req = requested()
+    a, b = ledger.claim(req, T0), ledger.claim(req, T0)  # two deciders of one payment
+    failed = processed_event(
+        req, Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable"), 2, T0
+    )
+    approved = processed_event(
+        req, Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_1"), 1, T0
+    )
+    assert ledger.record_outcome(a, failed, [attempt("unavailable")]) == failed
+    assert ledger.record_outcome(b, approved, [attempt("approved")]) == failed
+    assert ledger.claim(req, T0).recorded == failed
+
+
+@dataclass
+class BankUnderTest:
+    bank: AuthorizingBank
+    set_outage: Callable[[bool], None]
+
+
+@pytest.fixture(params=["fake", pytest.param("simulator", marks=pytest.mark.integration)])
+def bank_port(request: pytest.FixtureRequest) -> BankUnderTest:
+    if request.param == "fake":
+        fake = FakeBank()
+        return BankUnderTest(fake, lambda down: setattr(fake, "down", down))
+    url = request.getfixturevalue("bank")
+    breaker = shared_breaker(pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED), 50, 1)
+    return BankUnderTest(
+        ResilientBank(HttpBankClient(url), breaker, 0.5),
+        lambda down: requests.put(f"{url}/control", json={"outage": down}, timeout=5).close(),
+    )
+
+
+def authorization(number: str) -> AuthorizationRequest:
+    return AuthorizationRequest(
+        str(uuid.uuid4()), "mer_contract", 4999, "EUR", number, 12, 2030, None
+    )
+
+
+def test_the_bank_decides_once_per_key_and_tells_what_it_decided(bank_port: BankUnderTest) -> None:
+    bank, seen = bank_port.bank, list[BankAttempt]()
+    approved = authorization("4242424242424242")
+    assert bank.inquire(approved.transaction_id, 0) is None
+    first = bank.authorize(approved, time.monotonic() + 5, seen.append)
+    again = bank.authorize(approved, time.monotonic() + 5, seen.append)
+    assert first.approved and again == first  # the same key: the first answer, no new charge
+    assert bank.inquire(approved.transaction_id, 0) == first
+    declined = bank.authorize(authorization("4000000000009995"), time.monotonic() + 5, seen.append)
+    assert (declined.approved, declined.decline_code) == (False, "insufficient_funds")
+    assert [a.result for a in seen] == ["approved", "approved", "declined"]
+
+
+def test_a_bank_that_does_not_answer_is_unavailable_by_the_deadline(
+    bank_port: BankUnderTest,
+) -> None:
+    bank_port.set_outage(True)
+    seen: list[BankAttempt] = []
+    started = time.monotonic()
+    with pytest.raises(BankUnavailableError):
+        bank_port.bank.authorize(authorization("4242424242424242"), started + 1, seen.append)
+    assert time.monotonic() - started < 3
+    assert seen and all(a.result == "unavailable" for a in seen)
+    bank_port.set_outage(False)
+
+
+@pytest.mark.integration
+def test_the_reader_composes_what_the_ledger_recorded(mongo_db: Any) -> None:
+    ledger, reader = MongoPaymentLedger(mongo_db), MongoPaymentReader(mongo_db)
+    req = requested()
+    assert reader.get(req.transaction_id) is None
+    entry = ledger.claim(req, T0 + timedelta(seconds=1))
+    processing = reader.get(req.transaction_id)
+    assert processing is not None and processing.status is PaymentStatus.PROCESSING
+    ledger.record_attempts(entry, [attempt("unavailable", 1)])
+    event = processed_event(
+        req, Outcome(PaymentStatus.DECLINED, decline_code="card_declined"), 2, T0
+    )
+    ledger.record_outcome(entry, event, [attempt("declined", 3)])
+    record = reader.get(req.transaction_id)
+    assert record is not None
+    assert (record.status, record.decline_code, record.card.last4) == (
+        PaymentStatus.DECLINED,
+        "card_declined",
+        "4242",
+    )
+    assert [h.status for h in record.status_history] == ["pending", "processing", "declined"]
+    assert [a.result for a in record.bank_attempts] == ["unavailable", "declined"]
+    for collection in mongo_db.list_collection_names():
+        assert "sealed" not in str(list(mongo_db[collection].find()))  # no card token stored
