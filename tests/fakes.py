@@ -250,7 +250,7 @@ class FakePaymentLedger:
     def __init__(self) -> None:
         self.claims: dict[str, datetime] = {}
         self.attempt_records: dict[str, list[tuple[BankAttempt, ...]]] = {}
-        self.outcomes: dict[str, tuple[PaymentProcessed, tuple[BankAttempt, ...]]] = {}
+        self.outcomes: dict[str, PaymentProcessed] = {}
 
     def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
         tx = request.transaction_id
@@ -258,7 +258,7 @@ class FakePaymentLedger:
             self.claims[tx] = now
             return LedgerEntry(tx, now)
         if tx in self.outcomes:
-            return LedgerEntry(tx, self.claims[tx], recorded=self.outcomes[tx][0])
+            return LedgerEntry(tx, self.claims[tx], recorded=self.outcomes[tx])
         records = self.attempt_records.get(tx, [])
         attempts = tuple(a for r in records for a in r)
         return LedgerEntry(tx, self.claims[tx], attempts, len(records))
@@ -267,11 +267,8 @@ class FakePaymentLedger:
         if attempts:
             self.attempt_records.setdefault(entry.transaction_id, []).append(tuple(attempts))
 
-    def record_outcome(
-        self, entry: LedgerEntry, processed: PaymentProcessed, attempts: Sequence[BankAttempt]
-    ) -> PaymentProcessed:
-        first = self.outcomes.setdefault(entry.transaction_id, (processed, tuple(attempts)))
-        return first[0]
+    def record_outcome(self, entry: LedgerEntry, processed: PaymentProcessed) -> PaymentProcessed:
+        return self.outcomes.setdefault(entry.transaction_id, processed)
 
 
 class FakeBank:

@@ -8,8 +8,9 @@ payment_claims    _id = transaction id. The claim: the payment as requested (no 
 bank_attempts     _id = "{transactionId}#{n}", n = 1, 2, …: the attempts of one invocation
                   that got no decision from the bank (it will try again later).
 payment_outcomes  _id = transaction id. The decision: status, decline code or failure
-                  reason, bank reference, the deciding invocation's attempts, and `event`,
-                  the PaymentProcessed exactly as it is published (the outbox). Recorded
+                  reason, bank reference (for people reading the database), and `event`, the
+                  PaymentProcessed exactly as it is published (the outbox), every bank
+                  attempt and the claim time included. Recorded
                   before it is published; a second decider's insert is refused and it
                   publishes the first one's event instead of its own.
 
@@ -74,9 +75,7 @@ class MongoPaymentLedger:
                 return
         raise TransientError("mongodb", "attempt records kept being taken")
 
-    def record_outcome(
-        self, entry: LedgerEntry, processed: PaymentProcessed, attempts: Sequence[BankAttempt]
-    ) -> PaymentProcessed:
+    def record_outcome(self, entry: LedgerEntry, processed: PaymentProcessed) -> PaymentProcessed:
         doc = {
             "_id": processed.transaction_id,
             "merchantId": processed.merchant_id,
@@ -86,7 +85,6 @@ class MongoPaymentLedger:
             "bankReference": processed.bank_reference,
             "processedAt": processed.processed_at,
             "attempts": processed.attempts,
-            "bankAttempts": attempt_documents(attempts),
             "event": processed.to_json().decode(),
         }
         if self._outcome_inserts.insert(doc):

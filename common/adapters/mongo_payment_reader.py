@@ -6,12 +6,19 @@ not grow with the number of payments ever made.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.database import Database
 
 from common.adapters.mongo_inserts import find_by_id, find_chain
-from common.adapters.mongo_payment_ledger import BANK_ATTEMPTS, PAYMENT_CLAIMS, PAYMENT_OUTCOMES
+from common.adapters.mongo_payment_ledger import (
+    BANK_ATTEMPTS,
+    PAYMENT_CLAIMS,
+    PAYMENT_OUTCOMES,
+    attempts_of,
+    recorded_event,
+)
 from common.domain.payment import (
     AttemptEntry,
     CardSummary,
@@ -19,6 +26,7 @@ from common.domain.payment import (
     PaymentStatus,
     StatusEntry,
 )
+from common.domain.ports import BankAttempt
 
 
 class MongoPaymentReader:
@@ -32,28 +40,18 @@ class MongoPaymentReader:
         if claim is None:
             return None
         outcome = find_by_id(self._outcomes, transaction_id)
-        deciding = (outcome or {}).get("bankAttempts") or []
-        earlier: list[dict[str, Any]] = []
-        if outcome is None or outcome["attempts"] > len(deciding):
-            earlier = [a for r in find_chain(self._attempts, transaction_id) for a in r["attempts"]]
-        return payment_record(claim, outcome, [*earlier, *deciding])
+        if outcome is not None:  # decided: the payment as its published event tells it
+            return recorded_event(outcome).payment_record()
+        earlier = [a for r in find_chain(self._attempts, transaction_id) for a in r["attempts"]]
+        return processing(claim, attempts_of(earlier))
 
 
-def payment_record(
-    claim: dict[str, Any], outcome: dict[str, Any] | None, attempts: list[dict[str, Any]]
-) -> PaymentRecord:
-    history = [
-        StatusEntry(status=PaymentStatus.PENDING, at=claim["createdAt"]),
-        StatusEntry(status=PaymentStatus.PROCESSING, at=claim["claimedAt"]),
-    ]
-    status, updated_at = PaymentStatus.PROCESSING, claim["claimedAt"]
-    if outcome is not None:
-        status, updated_at = PaymentStatus(outcome["status"]), outcome["processedAt"]
-        history.append(StatusEntry(status=status, at=updated_at))
+def processing(claim: dict[str, Any], attempts: Sequence[BankAttempt]) -> PaymentRecord:
+    """A claimed payment not decided yet."""
     return PaymentRecord(
         transaction_id=claim["_id"],
         merchant_id=claim["merchantId"],
-        status=status,
+        status=PaymentStatus.PROCESSING,
         amount_minor=claim["amountMinor"],
         currency=claim["currency"],
         reference=claim.get("reference"),
@@ -61,14 +59,13 @@ def payment_record(
         metadata=claim.get("metadata") or {},
         card=CardSummary.model_validate(claim["card"]),
         created_at=claim["createdAt"],
-        updated_at=updated_at,
-        decline_code=(outcome or {}).get("declineCode"),
-        failure_reason=(outcome or {}).get("failureReason"),
-        status_history=history,
+        updated_at=claim["claimedAt"],
+        status_history=[
+            StatusEntry(status=PaymentStatus.PENDING, at=claim["createdAt"]),
+            StatusEntry(status=PaymentStatus.PROCESSING, at=claim["claimedAt"]),
+        ],
         bank_attempts=[
-            AttemptEntry(
-                at=a["at"], latency_ms=a["latencyMs"], result=a["result"], detail=a.get("detail")
-            )
+            AttemptEntry(at=a.at, latency_ms=a.latency_ms, result=a.result, detail=a.detail)
             for a in attempts
         ],
     )

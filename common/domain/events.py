@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from common.domain.errors import PermanentError
-from common.domain.payment import CardSummary
+from common.domain.payment import (
+    AttemptEntry,
+    CardSummary,
+    PaymentRecord,
+    PaymentStatus,
+    StatusEntry,
+)
 
 
 class Event(BaseModel):
@@ -80,6 +86,35 @@ class PaymentProcessed(Event):
     attempts: int = Field(ge=0)
     created_at: datetime
     processed_at: datetime
+    claimed_at: datetime | None = None
+    """When processing claimed it (absent in events of before the ledger kept it)."""
+    bank_attempts: list[AttemptEntry] = Field(default_factory=list)
+    """Every call to the bank that led to this outcome, oldest first."""
+
+    def payment_record(self) -> PaymentRecord:
+        """The decided payment, as the read side shows it."""
+        history = [StatusEntry(status=PaymentStatus.PENDING, at=self.created_at)]
+        if self.claimed_at is not None:
+            history.append(StatusEntry(status=PaymentStatus.PROCESSING, at=self.claimed_at))
+        status = PaymentStatus(self.status)
+        history.append(StatusEntry(status=status, at=self.processed_at))
+        return PaymentRecord(
+            transaction_id=self.transaction_id,
+            merchant_id=self.merchant_id,
+            status=status,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            reference=self.reference,
+            description=self.description,
+            metadata=self.metadata,
+            card=self.card,
+            created_at=self.created_at,
+            updated_at=self.processed_at,
+            decline_code=self.decline_code,
+            failure_reason=self.failure_reason,
+            status_history=history,
+            bank_attempts=self.bank_attempts,
+        )
 
 
 E = TypeVar("E", bound=Event)

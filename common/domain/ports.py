@@ -208,11 +208,9 @@ class PaymentLedger(Protocol):
         """Record bank attempts that led to no decision yet."""
         ...
 
-    def record_outcome(
-        self, entry: LedgerEntry, processed: PaymentProcessed, attempts: Sequence[BankAttempt]
-    ) -> PaymentProcessed:
-        """Insert the outcome (with the attempts that led to it) unless one is recorded
-        already; return the recorded one, which is the one to publish."""
+    def record_outcome(self, entry: LedgerEntry, processed: PaymentProcessed) -> PaymentProcessed:
+        """Insert the outcome (the event carries every attempt that led to it) unless one is
+        recorded already; return the recorded one, which is the one to publish."""
         ...
 
 

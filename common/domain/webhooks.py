@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from common.domain.events import PaymentProcessed
-from common.domain.money import Money
+from common.domain.payment_view import PaymentView
 
 _WEBHOOK_IDS = uuid.UUID("2b8f7c1e-5d4a-4c3b-9e2f-1a0b9c8d7e6f")
 
@@ -21,32 +21,11 @@ def webhook_id(transaction_id: str) -> str:
 
 
 def webhook_body(event: PaymentProcessed) -> bytes:
-    """`{"type", "timestamp", "data"}`; data is the payment as GET shows it (no webhook block).
-    Built once and stored, so every attempt signs the very same bytes."""
-    data = {
-        "transactionId": event.transaction_id,
-        "status": event.status,
-        "amount": Money(event.amount_minor, event.currency).to_decimal_string(),
-        "currency": event.currency,
-        "reference": event.reference,
-        "description": event.description,
-        "metadata": event.metadata,
-        "card": {
-            "brand": event.card.brand,
-            "last4": event.card.last4,
-            "expMonth": event.card.exp_month,
-            "expYear": event.card.exp_year,
-        },
-        "declineCode": event.decline_code,
-        "failureReason": event.failure_reason,
-        "createdAt": event.created_at.isoformat(),
-        "updatedAt": event.processed_at.isoformat(),
-    }
-    body = {
-        "type": f"payment.{event.status}",
-        "timestamp": event.processed_at.isoformat(),
-        "data": data,
-    }
+    """`{"type", "timestamp", "data"}`; data is the payment as GET shows it, without the webhook
+    block (the same mapper: common/domain/payment_view.py). Built once and stored, so every
+    attempt signs the very same bytes. MoneyError if the event's amount cannot be a payment."""
+    data = PaymentView.of(event.payment_record()).model_dump(mode="json", by_alias=True)
+    body = {"type": f"payment.{event.status}", "timestamp": data["updatedAt"], "data": data}
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -28,13 +28,12 @@ from common.domain.errors import (
     UnauthorizedError,
     ValidationFailedError,
 )
-from common.domain.money import Money
-from common.domain.payment import PaymentRecord, StatusEntry
+from common.domain.payment import PaymentRecord
+from common.domain.payment_view import PaymentView
 from common.domain.ports import Merchant, MerchantDirectory
 from common.domain.webhooks import Delivery
 from functions.intake import problems
 from functions.intake.schemas import (
-    CardOut,
     Health,
     PaymentAccepted,
     PaymentOut,
@@ -188,27 +187,11 @@ def _create_payment(deps: IntakeDeps, request: Request, body: bytes | None) -> R
 
 
 def payment_out(record: PaymentRecord, delivery: Delivery | None = None) -> PaymentOut:
-    return PaymentOut(
-        transaction_id=record.transaction_id,
-        status=record.status,
-        amount=Money(record.amount_minor, record.currency).to_decimal_string(),
-        currency=record.currency,
-        reference=record.reference,
-        description=record.description,
-        metadata=record.metadata,
-        card=CardOut(
-            brand=record.card.brand,
-            last4=record.card.last4,
-            exp_month=record.card.exp_month,
-            exp_year=record.card.exp_year,
-        ),
-        decline_code=record.decline_code,
-        failure_reason=record.failure_reason,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        history=record.status_history or [StatusEntry(status=record.status, at=record.created_at)],
-        bank_attempts=record.bank_attempts,
-        webhook=_webhook_out(delivery) if delivery else None,
+    return PaymentOut.model_validate(
+        {
+            **PaymentView.fields_of(record),
+            "webhook": _webhook_out(delivery) if delivery else None,
+        }
     )
 
 

@@ -19,7 +19,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from common.domain.payment import AttemptEntry, PaymentStatus, StatusEntry
+from common.domain.payment import PaymentStatus
+from common.domain.payment_view import PaymentView
 
 
 def _one_amount_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
@@ -77,13 +78,6 @@ class PaymentAccepted(OutModel):
     created_at: datetime
 
 
-class CardOut(OutModel):
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-
-
 class WebhookOut(OutModel):
     webhook_id: str
     status: str = Field(description="scheduled | delivered | failed")
@@ -99,21 +93,9 @@ class ResendAccepted(OutModel):
     next_attempt_at: datetime | None
 
 
-class PaymentOut(OutModel):
-    transaction_id: str
-    status: PaymentStatus
-    amount: str
-    currency: str
-    reference: str | None
-    description: str | None
-    metadata: dict[str, str]
-    card: CardOut
-    decline_code: str | None
-    failure_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-    history: list[StatusEntry] = Field(description="status changes, oldest first")
-    bank_attempts: list[AttemptEntry] = Field(description="every call to the bank")
+class PaymentOut(PaymentView):
+    """The payment as GET shows it: the public view (the webhook's `data`) and its webhook."""
+
     webhook: WebhookOut | None = Field(description="null until the payment is final")
 
 

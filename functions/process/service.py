@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from common.domain.errors import BankUnavailableError, PermanentError
 from common.domain.events import PaymentProcessed, PaymentRequested
-from common.domain.payment import CardSummary, PaymentStatus
+from common.domain.payment import AttemptEntry, CardSummary, PaymentStatus
 from common.domain.ports import (
     AuthorizationRequest,
     AuthorizingBank,
@@ -90,8 +90,9 @@ class ProcessService:
         if decided is None:
             self._ledger.record_attempts(entry, attempts)
             return Result.RETRY_LATER
-        event = processed_event(request, decided, entry.attempts + len(attempts), self._clock.now())
-        recorded = self._ledger.record_outcome(entry, event, attempts)
+        every = [*entry.bank_attempts, *attempts]
+        event = processed_event(request, decided, every, entry.claimed_at, self._clock.now())
+        recorded = self._ledger.record_outcome(entry, event)
         self._publish(recorded, request.event_id)
         return Result.DONE
 
@@ -160,7 +161,11 @@ class ProcessService:
 
 
 def processed_event(
-    request: PaymentRequested, outcome: Outcome, attempts: int, processed_at: datetime
+    request: PaymentRequested,
+    outcome: Outcome,
+    attempts: Sequence[BankAttempt],
+    claimed_at: datetime,
+    processed_at: datetime,
 ) -> PaymentProcessed:
     """The PaymentProcessed of this outcome; its eventId is derived from the transaction id."""
     tx = request.transaction_id
@@ -180,9 +185,14 @@ def processed_event(
         decline_code=outcome.decline_code,
         failure_reason=outcome.failure_reason,
         bank_reference=outcome.bank_reference,
-        attempts=attempts,
+        attempts=len(attempts),
         created_at=request.occurred_at,
         processed_at=processed_at,
+        claimed_at=claimed_at,
+        bank_attempts=[
+            AttemptEntry(at=a.at, latency_ms=a.latency_ms, result=a.result, detail=a.detail)
+            for a in attempts
+        ],
     )
 
 

@@ -91,14 +91,12 @@ def test_the_first_outcome_stands_and_is_what_a_later_claim_republishes(
 ) -> None:
     req = requested()
     a, b = ledger.claim(req, T0), ledger.claim(req, T0)  # two deciders of one payment
-    failed = processed_event(
-        req, Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable"), 2, T0
-    )
-    approved = processed_event(
-        req, Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_1"), 1, T0
-    )
-    assert ledger.record_outcome(a, failed, [attempt("unavailable")]) == failed
-    assert ledger.record_outcome(b, approved, [attempt("approved")]) == failed
+    failure = Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
+    failed = processed_event(req, failure, [attempt("unavailable")], T0, T0)
+    approval = Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_1")
+    approved = processed_event(req, approval, [attempt("approved")], T0, T0)
+    assert ledger.record_outcome(a, failed) == failed
+    assert ledger.record_outcome(b, approved) == failed
     assert ledger.claim(req, T0).recorded == failed
 
 
@@ -162,10 +160,11 @@ def test_the_reader_composes_what_the_ledger_recorded(mongo_db: Any) -> None:
     processing = reader.get(req.transaction_id)
     assert processing is not None and processing.status is PaymentStatus.PROCESSING
     ledger.record_attempts(entry, [attempt("unavailable", 1)])
-    event = processed_event(
-        req, Outcome(PaymentStatus.DECLINED, decline_code="card_declined"), 2, T0
-    )
-    ledger.record_outcome(entry, event, [attempt("declined", 3)])
+    assert [a.result for a in reader.get(req.transaction_id).bank_attempts] == ["unavailable"]
+    again = ledger.claim(req, T0 + timedelta(seconds=2))
+    decline = Outcome(PaymentStatus.DECLINED, decline_code="card_declined")
+    every = [*again.bank_attempts, attempt("declined", 3)]
+    ledger.record_outcome(again, processed_event(req, decline, every, again.claimed_at, T0))
     record = reader.get(req.transaction_id)
     assert record is not None
     assert (record.status, record.decline_code, record.card.last4) == (

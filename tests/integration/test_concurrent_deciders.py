@@ -125,13 +125,9 @@ def test_a_recorded_outcome_is_published_after_a_crash_even_with_the_bank_down(
     db = pymongo.MongoClient(infra.mongo_uri, tz_aware=True).paygate
     ledger = MongoPaymentLedger(db)
     entry = ledger.claim(req, datetime.now(UTC))
-    event = processed_event(
-        req,
-        Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_before_crash"),
-        1,
-        entry.claimed_at,
-    )
-    ledger.record_outcome(entry, event, [])
+    approved = Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_before_crash")
+    event = processed_event(req, approved, [], entry.claimed_at, entry.claimed_at)
+    ledger.record_outcome(entry, event)
     requests.put(f"{bank}/control", json={"outage": True}, timeout=5)
     start = end_offsets(infra, "payments.processed")
     with process_handler(monkeypatch, bank) as handler:
