@@ -1,8 +1,11 @@
-"""`python -m bench [--smoke]`: start the benchmark's own stack, run every scenario, write
-docs/benchmarks/results.json, README.md and the plots, stop what it started.
+"""`python -m bench [--smoke] [--only cpu] [--cpu-baseline COMMIT]`: start the benchmark's own
+stack, run every scenario, write docs/benchmarks/results.json, README.md and the plots, stop
+what it started.
 
 --smoke: a few seconds per scenario (checks the machinery, not the performance); it writes
-to --out (default: a temporary folder), never over the committed report.
+to --out (default: a temporary folder), never over the committed report. --only cpu: only
+the whole-system CPU per settled payment (a couple of minutes), likewise to --out.
+--cpu-baseline COMMIT: that measurement also with the project tree at COMMIT, side by side.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, endtoend, intake, latency, report
+from bench import ceilings, cpu_per_payment, endtoend, intake, latency, report
 from bench.payloads import create_merchant
-from bench.services import infra_down, infra_fresh
+from bench.services import infra_down, infra_fresh, work_dir
 from bench.stack_env import FULL, SMOKE, BenchEnv
 from bench.tools import ensure_loadgen, ensure_wrk
 from harness.template import REPO_ROOT
@@ -35,6 +39,7 @@ class Plan:
     latency_rates: tuple[float, ...]
     latency_s: float
     e2e: endtoend.E2eConfig
+    cpu: cpu_per_payment.CpuConfig
 
 
 FULL_PLAN = Plan(
@@ -56,6 +61,7 @@ FULL_PLAN = Plan(
         capacity_window_s=30,
         sustain_attempts=3,
     ),
+    cpu=cpu_per_payment.CpuConfig(rate=40, seconds=25, warmup_rate=5, warmup_s=2),
 )
 
 SMOKE_PLAN = Plan(
@@ -76,6 +82,7 @@ SMOKE_PLAN = Plan(
         capacity_backlog=0,
         capacity_window_s=0,
     ),
+    cpu=cpu_per_payment.CpuConfig(rate=5, seconds=2, warmup_rate=2, warmup_s=1),
 )
 
 
@@ -109,37 +116,58 @@ def _partial(out: Path, results: dict[str, Any]) -> None:
     (out / "results.partial.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
-def run(env: BenchEnv, plan: Plan, out: Path) -> dict[str, Any]:
-    started = time.time()
+@dataclass(frozen=True)
+class Options:
+    only: str | None = None
+    """A phase run alone ("cpu"), or None for every phase."""
+    cpu_baseline: str | None = None
+    """A commit whose tree the CPU per payment is also measured with."""
+
+
+def _all_phases(env: BenchEnv, plan: Plan, work: Path, out: Path, results: dict[str, Any]) -> None:
     ensure_wrk()
-    ensure_loadgen()
     _log(f"fresh infrastructure in {env.data_dir}")
     infra_fresh(env)
-    work = env.data_dir / "bench-work"  # logs, records, profiles: kept until the next run
+    _log("ceilings")
+    results["ceilings"] = ceilings.measure(env, seconds=plan.wrk_s, scale=plan.scale, work=work)
+    trivial = {
+        1: results["ceilings"]["trivialEndpoint1"]["rps"],
+        2: results["ceilings"]["trivialEndpoint2"]["rps"],
+    }
+    merchant = create_merchant(env, "Bench intake")
+    _log("intake throughput")
+    results["intake"] = intake.throughput(
+        env, merchant, seconds=plan.wrk_s, trivial_rps=trivial, work=work
+    )
+    _log("intake latency, open loop")
+    results["latency"] = latency.sweep(
+        env, merchant, rates=plan.latency_rates, seconds=plan.latency_s, processes=2, work=work
+    )
+    _partial(out, results)
+    results["endToEnd"] = endtoend.measure(env, plan.e2e, work, _log)
+    _partial(out, results)
+
+
+def run(env: BenchEnv, plan: Plan, out: Path, options: Options | None = None) -> dict[str, Any]:
+    options = options or Options()
+    started = time.time()
+    ensure_loadgen()
+    work = work_dir(env)  # logs, records, profiles: kept until the next run
+    shutil.rmtree(work, ignore_errors=True)
     results: dict[str, Any] = {
         "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "smoke": plan is SMOKE_PLAN,
+        "only": options.only,
         "plan": asdict(plan),
         "machine": _machine(),
     }
     try:
-        _log("ceilings")
-        results["ceilings"] = ceilings.measure(env, seconds=plan.wrk_s, scale=plan.scale, work=work)
-        trivial = {
-            1: results["ceilings"]["trivialEndpoint1"]["rps"],
-            2: results["ceilings"]["trivialEndpoint2"]["rps"],
-        }
-        merchant = create_merchant(env, "Bench intake")
-        _log("intake throughput")
-        results["intake"] = intake.throughput(
-            env, merchant, seconds=plan.wrk_s, trivial_rps=trivial, work=work
+        if options.only is None:
+            _all_phases(env, plan, work, out, results)
+        # its own fresh infrastructure and stack (`harness up`), stopped when done
+        results["cpuPerPayment"] = cpu_per_payment.measure(
+            env, plan.cpu, work, _log, baseline=options.cpu_baseline
         )
-        _log("intake latency, open loop")
-        results["latency"] = latency.sweep(
-            env, merchant, rates=plan.latency_rates, seconds=plan.latency_s, processes=2, work=work
-        )
-        _partial(out, results)
-        results["endToEnd"] = endtoend.measure(env, plan.e2e, work, _log)
     finally:
         infra_down(env)
     results["seconds"] = round(time.time() - started, 1)
@@ -164,14 +192,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite README.md and the plots from the results.json already in --out",
     )
+    parser.add_argument(
+        "--only",
+        choices=["cpu"],
+        default=None,
+        help="run one phase alone: cpu = whole-system CPU per settled payment "
+        "(writes to --out, default a temporary folder)",
+    )
+    parser.add_argument(
+        "--cpu-baseline",
+        metavar="COMMIT",
+        default=None,
+        help="measure the CPU per payment also with the project tree at COMMIT "
+        "(a temporary git worktree), e.g. a85d09c",
+    )
     args = parser.parse_args(argv)
     # SIGTERM (a timeout, Ctrl-C from make) unwinds like an exception, so the `finally`
     # blocks stop every server, poller and the infrastructure this run started.
     signal.signal(signal.SIGTERM, _terminate)
     env, plan = (SMOKE, SMOKE_PLAN) if args.smoke else (FULL, FULL_PLAN)
     out = args.out or (
-        Path(tempfile.mkdtemp(prefix="bench-smoke-"))
-        if args.smoke
+        Path(tempfile.mkdtemp(prefix=f"bench-{args.only or 'smoke'}-"))
+        if args.smoke or args.only
         else REPO_ROOT / "docs" / "benchmarks"
     )
     if args.report_only:
@@ -182,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         partial.setdefault("seconds", 0.0)
         report.write(partial, out)
         return 0
-    run(env, plan, out)
+    run(env, plan, out, Options(only=args.only, cpu_baseline=args.cpu_baseline))
     return 0
 
 

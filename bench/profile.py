@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.services import cpu_seconds
+from bench.cpu import cpu_seconds
 from bench.tools import py_spy
 
 _OURS = ("common/", "functions/", "harness/")

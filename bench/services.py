@@ -15,29 +15,46 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from bench.cpu import read_processes
 from bench.stack_env import BenchEnv
 from harness.template import REPO_ROOT
+
+WORK = "bench-work"
+"""The benchmark's own files in its data folder (logs, records, profiles), which infra_fresh
+keeps: a phase that starts on fresh infrastructure does not delete an earlier phase's."""
 
 
 class BenchError(RuntimeError):
     pass
 
 
-def infra_fresh(env: BenchEnv) -> None:
-    """Stop the benchmark's own infrastructure, delete its data, start it again."""
-    infra_down(env)
+def work_dir(env: BenchEnv) -> Path:
+    return env.data_dir / WORK
+
+
+def infra_fresh(env: BenchEnv, root: Path | None = None) -> None:
+    """Stop the benchmark's own infrastructure, delete its data, start it again (with the
+    harness of the project tree at `root`, default this one)."""
+    infra_down(env, root)
     taken = [p for p in env.ports() if _listening(p)]
     if taken:
         raise BenchError(
             f"ports {taken} of the benchmark's own set are taken by something it did not "
             "start; stop that or change bench/stack_env.py"
         )
-    if env.data_dir.name.startswith(".data-bench"):
-        shutil.rmtree(env.data_dir, ignore_errors=True)
+    if env.data_dir.name.startswith(".data-bench") and env.data_dir.exists():
+        for entry in env.data_dir.iterdir():
+            if entry.name == WORK:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
     run = subprocess.run(
         env.harness("infra", "up"),
         check=False,
-        env=env.process_env(),
+        env=env.process_env(root),
+        cwd=root,
         capture_output=True,
         text=True,
     )
@@ -51,9 +68,13 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def infra_down(env: BenchEnv) -> None:
+def infra_down(env: BenchEnv, root: Path | None = None) -> None:
     subprocess.run(
-        env.harness("infra", "down"), check=False, env=env.process_env(), capture_output=True
+        env.harness("infra", "down"),
+        check=False,
+        env=env.process_env(root),
+        cwd=root,
+        capture_output=True,
     )
 
 
@@ -105,16 +126,7 @@ class Service:
 
     def child_pids(self) -> list[int]:
         """Every process of this service's group (uvicorn workers, pollers)."""
-        out = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                fields = stat.rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.proc.pid:  # process group id
-                    out.append(int(entry.name))
-        return out
+        return [p.stat.pid for p in read_processes().values() if p.stat.pgrp == self.proc.pid]
 
     def terminate(self) -> None:
         if self.proc.poll() is None:
@@ -148,14 +160,3 @@ def running(
     finally:
         for service in reversed(list(started.values())):
             service.stop()
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time used so far by these processes."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / tick

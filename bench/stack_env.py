@@ -39,9 +39,11 @@ class BenchEnv:
             "PAYGATE_STATUS_PORT": str(self.status_port),
         }
 
-    def process_env(self) -> dict[str, str]:
-        """The environment of every process the benchmark starts."""
-        return {**os.environ, **self.variables()}
+    def process_env(self, root: Path | None = None) -> dict[str, str]:
+        """The environment of every process the benchmark starts; with `root`, one that
+        imports the project's packages from the tree there (bench/worktree.py)."""
+        tree = {"PYTHONPATH": str(root)} if root is not None else {}
+        return {**os.environ, **self.variables(), **tree}
 
     def infra(self) -> InfraSettings:
         # pydantic-settings reads the environment; pass ours explicitly instead.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bench.cpu import COMPONENTS
 from harness.template import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -90,6 +91,21 @@ def test_end_to_end_audits_every_payment(smoke: tuple[dict[str, Any], Path]) -> 
     assert any(s["samples"] > 0 and s["ownTime"] for s in profile["stages"].values())
 
 
+def test_cpu_per_settled_payment_has_every_component(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    current = smoke[0]["cpuPerPayment"]["current"]
+    assert current["settled"] > 0 and current["allSettled"], current
+    assert set(current["components"]) == set(COMPONENTS)
+    for name, component in current["components"].items():
+        assert component["processes"] > 0, name  # every component's processes were found
+        assert component["cpuS"] >= 0 and component["msPerPayment"] is not None, name
+    assert current["totalCpuS"] > 0 and current["totalMsPerPayment"] > 0
+    assert current["ceilingMsPerS"] == 1000 * current["cores"]
+    assert current["impliedMaxPaymentsPerS"] > 0
+    assert current["wallS"] > 0
+
+
 def test_report_and_plots_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
     out = smoke[1]
     text = (out / "README.md").read_text()
@@ -100,6 +116,7 @@ def test_report_and_plots_are_written(smoke: tuple[dict[str, Any], Path]) -> Non
         "## Intake latency",
         "## End to end",
         "## Where the time goes",
+        "## Whole-system CPU per settled payment, by component",
     ):
         assert heading in text
     for png in ("intake-throughput.png", "latency-vs-rate.png", "e2e-timeline-bank0ms.png"):
