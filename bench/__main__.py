@@ -61,7 +61,7 @@ FULL_PLAN = Plan(
         capacity_window_s=30,
         sustain_attempts=3,
     ),
-    cpu=cpu_per_payment.CpuConfig(rate=40, seconds=25, warmup_rate=5, warmup_s=2),
+    cpu=cpu_per_payment.CpuConfig(rate=40, seconds=25, warmup_rate=40, warmup_s=10),
 )
 
 SMOKE_PLAN = Plan(
