@@ -14,6 +14,7 @@ from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
 from common.adapters.secrets_manager_secrets import key_material
 from common.config import NotifySettings, notify_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
+from common.recent_answers import RecentAnswers
 from common.security.sealed_box import SealedBox, decode_key
 from common.structured_logging import configure_logging
 from common.system_clock import SystemClock
@@ -40,7 +41,8 @@ class NotifyRuntime(KafkaFunctionRuntime):
             sender=HttpWebhookSender(s.webhook_timeout_s, pool_size=s.notify_concurrency),
             # slow until a retry succeeds, or for a minute (then one batch tries it again)
             slow=RedisSlowEndpoints(redis, mark_s=max(60.0, s.webhook_timeout_s * 6)),
-            secret_of=merchants.webhook_secret,
+            # asked on every delivery, changed rarely: a rotated secret is used within a minute
+            secret_of=RecentAnswers(merchants.webhook_secret, ttl_s=60),
             resolve=resolve_host,
             publisher=self.publisher,
             clock=SystemClock(),
