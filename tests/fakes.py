@@ -27,6 +27,7 @@ from common.domain.ports import (
     IdempotencyReplay,
     LedgerEntry,
     Merchant,
+    OutgoingMessage,
     StoredResponse,
 )
 from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
@@ -116,6 +117,16 @@ class FakePublisher:
             raise TransientError("kafka", "broker unreachable")
         self.sent.append(Published(topic, key, value, list(headers)))
 
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[TransientError | None]:
+        out: list[TransientError | None] = []
+        for m in messages:
+            try:
+                self.publish(m.topic, m.key, m.value, m.headers)
+                out.append(None)
+            except TransientError as exc:
+                out.append(exc)
+        return out
+
 
 @dataclass
 class FixedClock:
@@ -136,7 +147,10 @@ class FakeWebhookDeliveries:
         self.attempts: dict[str, tuple[DeliveryAttempt, DeliveryStatus, datetime | None]] = {}
         self.entries: dict[str, DueAttempt] = {}
 
-    def create(self, delivery: Delivery) -> bool:
+    def create_all(self, deliveries: Sequence[Delivery]) -> list[bool]:
+        return [self._create(d) for d in deliveries]
+
+    def _create(self, delivery: Delivery) -> bool:
         if delivery.webhook_id in self.events:
             return False
         self.events[delivery.webhook_id] = replace(
@@ -144,7 +158,10 @@ class FakeWebhookDeliveries:
         )
         return True
 
-    def record(self, delivery: Delivery, *, indexed: bool) -> bool:
+    def record_all(self, deliveries: Sequence[Delivery], *, indexed: bool) -> list[bool]:
+        return [self._record(d, indexed=indexed) for d in deliveries]
+
+    def _record(self, delivery: Delivery, *, indexed: bool) -> bool:
         key = f"{delivery.webhook_id}#{delivery.round}#{len(delivery.attempts)}"
         if key in self.attempts:
             return False
@@ -252,8 +269,10 @@ class FakePaymentLedger:
         self.attempt_records: dict[str, list[tuple[BankAttempt, ...]]] = {}
         self.outcomes: dict[str, PaymentProcessed] = {}
 
-    def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
-        tx = request.transaction_id
+    def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
+        return [self._claim(r.transaction_id, now) for r in requests]
+
+    def _claim(self, tx: str, now: datetime) -> LedgerEntry:
         if tx not in self.claims:
             self.claims[tx] = now
             return LedgerEntry(tx, now)
@@ -267,8 +286,10 @@ class FakePaymentLedger:
         if attempts:
             self.attempt_records.setdefault(entry.transaction_id, []).append(tuple(attempts))
 
-    def record_outcome(self, entry: LedgerEntry, processed: PaymentProcessed) -> PaymentProcessed:
-        return self.outcomes.setdefault(entry.transaction_id, processed)
+    def record_outcomes(
+        self, decided: Sequence[tuple[LedgerEntry, PaymentProcessed]]
+    ) -> list[PaymentProcessed]:
+        return [self.outcomes.setdefault(e.transaction_id, e) for _entry, e in decided]
 
 
 class FakeBank:

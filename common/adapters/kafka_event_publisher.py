@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -18,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from common.domain.errors import TransientError
+from common.domain.ports import OutgoingMessage
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,24 @@ class KafkaEventPublisher:
         value: bytes,
         headers: Sequence[tuple[str, bytes]],
     ) -> None:
+        (error,) = self.publish_all([OutgoingMessage(topic, key, value, headers)])
+        if error is not None:
+            raise error
+
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[TransientError | None]:
+        """Queue every message, then wait for the acknowledgments together: a batch's events
+        share produce requests instead of waiting one after the other."""
         producer = self._current()
+        waits: list[Future[None] | TransientError] = []
+        for m in messages:
+            try:
+                waits.append(self._produce(producer, m))
+            except TransientError as exc:
+                waits.append(exc)
+        deadline = time.monotonic() + self._wait_s
+        return [w if isinstance(w, TransientError) else _acked(w, deadline) for w in waits]
+
+    def _produce(self, producer: Producer, m: OutgoingMessage) -> Future[None]:
         acked: Future[None] = Future()
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -64,16 +83,13 @@ class KafkaEventPublisher:
 
         try:
             producer.produce(
-                topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
+                m.topic, value=m.value, key=m.key, headers=list(m.headers), on_delivery=on_delivery
             )
         except BufferError:
             raise TransientError("kafka", "producer queue is full") from None
         except KafkaException as exc:
             raise TransientError("kafka", str(exc.args[0])) from None
-        try:
-            acked.result(timeout=self._wait_s)
-        except FutureTimeout:
-            raise TransientError("kafka", "no acknowledgement in time") from None
+        return acked
 
     def answers(self, timeout_s: float = 1.0) -> bool:
         """Does a broker answer a metadata request?"""
@@ -110,3 +126,13 @@ class KafkaEventPublisher:
             with self._lock:
                 if self._producer is not producer and len(producer) == 0:
                     return
+
+
+def _acked(acked: Future[None], deadline: float) -> TransientError | None:
+    try:
+        acked.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        return TransientError("kafka", "no acknowledgement in time")
+    except TransientError as exc:
+        return exc
+    return None

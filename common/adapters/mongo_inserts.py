@@ -2,8 +2,8 @@
 
 `insert_new` inserts documents unordered in one round trip and says which were refused
 because their `_id` exists already; a duplicate key means "already decided", never an error.
-`GroupedInserts` turns concurrent single inserts from one process's threads into one such
-round trip (common/adapters/mongo_group_commit.py).
+A batch's documents go in one call: FerretDB spends about 0.3 ms of CPU per call and 0.06 ms
+per document (measured: 0.39 ms per document inserted alone, 0.18 in fives, 0.08 in fifties).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from common.adapters.mongo_connection import mongo_errors
-from common.adapters.mongo_group_commit import GroupCommit
 
 DUPLICATE_KEY = 11000
 
@@ -35,21 +34,6 @@ def insert_new(collection: Collection[Doc], docs: Sequence[Doc]) -> set[int]:
                 raise
             return {int(e["index"]) for e in errors}
     return set()
-
-
-class GroupedInserts:
-    """`insert(doc)` → True if this document's insert won, False if its `_id` was taken."""
-
-    def __init__(self, collection: Collection[Doc]) -> None:
-        self._collection = collection
-        self._group: GroupCommit[Doc, bool] = GroupCommit(self._write)
-
-    def insert(self, doc: Doc) -> bool:
-        return self._group.submit(doc)
-
-    def _write(self, docs: Sequence[Doc]) -> list[bool | Exception]:
-        taken = insert_new(self._collection, docs)
-        return [i not in taken for i in range(len(docs))]
 
 
 def find_by_id(collection: Collection[Doc], _id: str) -> Doc | None:

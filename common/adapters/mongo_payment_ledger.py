@@ -14,9 +14,9 @@ payment_outcomes  _id = transaction id. The decision: status, decline code or fa
                   before it is published; a second decider's insert is refused and it
                   publishes the first one's event instead of its own.
 
-Claims and outcomes of payments processed concurrently in one process go to the database
-together (one unordered insert_many each: common/adapters/mongo_inserts.py). Every read is
-by `_id`. The read side (mongo_payment_reader.py) composes a payment from the same three.
+The claims of one batch go to the database together, and so do its outcomes (one unordered
+insert_many each: common/adapters/mongo_inserts.py). Every read is by `_id`. The read side
+(mongo_payment_reader.py) composes a payment from the same three.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from common.adapters.mongo_inserts import GroupedInserts, find_by_id, find_chain, insert_new
+from common.adapters.mongo_inserts import find_by_id, find_chain, insert_new
 from common.domain.errors import TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested, parse_event
 from common.domain.ports import BankAttempt, LedgerEntry
@@ -45,13 +45,17 @@ class MongoPaymentLedger:
         self._claims = db[PAYMENT_CLAIMS]
         self._outcomes = db[PAYMENT_OUTCOMES]
         self._attempts = db[BANK_ATTEMPTS]
-        self._claim_inserts = GroupedInserts(self._claims)
-        self._outcome_inserts = GroupedInserts(self._outcomes)
 
-    def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
-        tx = request.transaction_id
-        if self._claim_inserts.insert(claim_document(request, now)):
-            return LedgerEntry(tx, now)
+    def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
+        taken = insert_new(self._claims, [claim_document(r, now) for r in requests])
+        return [
+            self._claimed_before(r.transaction_id)
+            if i in taken
+            else LedgerEntry(r.transaction_id, now)
+            for i, r in enumerate(requests)
+        ]
+
+    def _claimed_before(self, tx: str) -> LedgerEntry:
         first = find_by_id(self._claims, tx)
         if first is None:  # claims are never deleted
             raise TransientError("mongodb", "claimed payment vanished")
@@ -75,24 +79,34 @@ class MongoPaymentLedger:
                 return
         raise TransientError("mongodb", "attempt records kept being taken")
 
-    def record_outcome(self, entry: LedgerEntry, processed: PaymentProcessed) -> PaymentProcessed:
-        doc = {
-            "_id": processed.transaction_id,
-            "merchantId": processed.merchant_id,
-            "status": processed.status,
-            "declineCode": processed.decline_code,
-            "failureReason": processed.failure_reason,
-            "bankReference": processed.bank_reference,
-            "processedAt": processed.processed_at,
-            "attempts": processed.attempts,
-            "event": processed.to_json().decode(),
-        }
-        if self._outcome_inserts.insert(doc):
-            return processed
-        first = find_by_id(self._outcomes, processed.transaction_id)
+    def record_outcomes(
+        self, decided: Sequence[tuple[LedgerEntry, PaymentProcessed]]
+    ) -> list[PaymentProcessed]:
+        taken = insert_new(self._outcomes, [outcome_document(e) for _entry, e in decided])
+        return [
+            self._recorded_before(e.transaction_id) if i in taken else e
+            for i, (_entry, e) in enumerate(decided)
+        ]
+
+    def _recorded_before(self, tx: str) -> PaymentProcessed:
+        first = find_by_id(self._outcomes, tx)
         if first is None:  # outcomes are never deleted
             raise TransientError("mongodb", "recorded outcome vanished")
         return recorded_event(first)
+
+
+def outcome_document(processed: PaymentProcessed) -> dict[str, Any]:
+    return {
+        "_id": processed.transaction_id,
+        "merchantId": processed.merchant_id,
+        "status": processed.status,
+        "declineCode": processed.decline_code,
+        "failureReason": processed.failure_reason,
+        "bankReference": processed.bank_reference,
+        "processedAt": processed.processed_at,
+        "attempts": processed.attempts,
+        "event": processed.to_json().decode(),
+    }
 
 
 def claim_document(request: PaymentRequested, now: datetime) -> dict[str, Any]:

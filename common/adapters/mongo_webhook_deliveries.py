@@ -30,7 +30,7 @@ from bson import Binary
 from pymongo.database import Database
 
 from common.adapters.mongo_connection import mongo_errors
-from common.adapters.mongo_inserts import GroupedInserts, find_by_id, find_chain, insert_new
+from common.adapters.mongo_inserts import find_by_id, find_chain, insert_new
 from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
 
 DELIVERIES = "webhook_deliveries"
@@ -47,43 +47,23 @@ class MongoWebhookDeliveries:
         self._leases = db[LEASES]
         self._attempts = db[ATTEMPTS]
         self._due = db[DUE]
-        self._delivery_inserts = GroupedInserts(self._deliveries)
-        self._attempt_inserts = GroupedInserts(self._attempts)
 
     # -- facts -------------------------------------------------------------------------
 
-    def create(self, delivery: Delivery) -> bool:
-        """Insert a new delivery; False if one exists already for this webhook id."""
-        return self._delivery_inserts.insert(
-            {
-                "_id": delivery.webhook_id,
-                "transactionId": delivery.transaction_id,
-                "merchantId": delivery.merchant_id,
-                "url": delivery.url,
-                "body": Binary(delivery.body),
-                "createdAt": delivery.created_at,
-            }
-        )
+    def create_all(self, deliveries: Sequence[Delivery]) -> list[bool]:
+        """Insert new deliveries together; False for one that exists already."""
+        taken = insert_new(self._deliveries, [_delivery_doc(d) for d in deliveries])
+        return [i not in taken for i in range(len(deliveries))]
 
-    def record(self, delivery: Delivery, *, indexed: bool) -> bool:
-        """Insert the result of the delivery's last attempt, then bring the due-index up to
-        date (`indexed`: whether an entry for this round may exist). False, and nothing
-        changed, if that attempt's result was recorded already by another sender."""
-        n, last = len(delivery.attempts), delivery.attempts[-1]
-        won = self._attempt_inserts.insert(
-            {
-                "_id": f"{delivery.webhook_id}#{delivery.round}#{n}",
-                "at": last.at,
-                "statusCode": last.status_code,
-                "error": last.error,
-                "latencyMs": last.latency_ms,
-                "outcome": delivery.status.value,
-                "nextAttemptAt": delivery.next_attempt_at,
-            }
-        )
-        if won and (indexed or delivery.status is DeliveryStatus.SCHEDULED):
-            self.reproject(delivery)
-        return won
+    def record_all(self, deliveries: Sequence[Delivery], *, indexed: bool) -> list[bool]:
+        """Insert the results of the deliveries' last attempts together, then bring the
+        due-index up to date for each (`indexed`: whether an entry for its round may exist).
+        False, and nothing changed, where that attempt's result was recorded already."""
+        taken = insert_new(self._attempts, [_attempt_doc(d) for d in deliveries])
+        for i, d in enumerate(deliveries):
+            if i not in taken and (indexed or d.status is DeliveryStatus.SCHEDULED):
+                self.reproject(d)
+        return [i not in taken for i in range(len(deliveries))]
 
     def reschedule(self, webhook_id: str, now: datetime) -> Delivery | None:
         """Resend: the same event (same webhook id and body) in a new round, due now. A
@@ -179,6 +159,30 @@ class MongoWebhookDeliveries:
             ),
             round=round_,
         )
+
+
+def _delivery_doc(d: Delivery) -> dict[str, Any]:
+    return {
+        "_id": d.webhook_id,
+        "transactionId": d.transaction_id,
+        "merchantId": d.merchant_id,
+        "url": d.url,
+        "body": Binary(d.body),
+        "createdAt": d.created_at,
+    }
+
+
+def _attempt_doc(d: Delivery) -> dict[str, Any]:
+    last = d.attempts[-1]
+    return {
+        "_id": f"{d.webhook_id}#{d.round}#{len(d.attempts)}",
+        "at": last.at,
+        "statusCode": last.status_code,
+        "error": last.error,
+        "latencyMs": last.latency_ms,
+        "outcome": d.status.value,
+        "nextAttemptAt": d.next_attempt_at,
+    }
 
 
 def _due_id(e: DueAttempt) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from common.domain.errors import TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentRecord, PaymentStatus
 
@@ -67,6 +68,14 @@ class IdempotencyStore(Protocol):
     def abandon(self, merchant_id: str, key: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class OutgoingMessage:
+    topic: str
+    key: str | bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]]
+
+
 class EventPublisher(Protocol):
     def publish(
         self,
@@ -76,6 +85,11 @@ class EventPublisher(Protocol):
         headers: Sequence[tuple[str, bytes]],
     ) -> None:
         """Return once the broker acknowledged (acks=all); TransientError otherwise."""
+        ...
+
+    def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[TransientError | None]:
+        """Send every message, then wait for all acknowledgments together; per message None
+        (acknowledged) or why not."""
         ...
 
 
@@ -200,17 +214,21 @@ class PaymentLedger(Protocol):
     """The append-only transaction log (DESIGN.md §8): every fact an insert against a
     deterministic `_id`, the first insert wins, nothing is updated."""
 
-    def claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
-        """Insert the claim; if the payment was claimed before, what is recorded of it."""
+    def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
+        """Insert the claims of distinct payments together; for one claimed before, what is
+        recorded of it. In the order of `requests`."""
         ...
 
     def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
         """Record bank attempts that led to no decision yet."""
         ...
 
-    def record_outcome(self, entry: LedgerEntry, processed: PaymentProcessed) -> PaymentProcessed:
-        """Insert the outcome (the event carries every attempt that led to it) unless one is
-        recorded already; return the recorded one, which is the one to publish."""
+    def record_outcomes(
+        self, decided: Sequence[tuple[LedgerEntry, PaymentProcessed]]
+    ) -> list[PaymentProcessed]:
+        """Insert the outcomes together (each event carries every attempt that led to it);
+        where one was recorded already, that one stands. The recorded events, in order:
+        the ones to publish."""
         ...
 
 

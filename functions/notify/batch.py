@@ -27,39 +27,50 @@ def handle_batch(
     dead_letter_topic: str,
 ) -> dict[str, list[dict[str, dict[str, Any]]]]:
     failed: list[KafkaRecord] = []
-    to_send: list[tuple[KafkaRecord, Delivery]] = []
-    events: list[tuple[KafkaRecord, PaymentProcessed]] = []
+    events: dict[str, tuple[KafkaRecord, PaymentProcessed]] = {}
+    duplicates: list[tuple[KafkaRecord, str]] = []
     for record in parse_kafka_event(event).all_records():
         try:
-            events.append((record, parse_event(PaymentProcessed, record.value_bytes())))
+            processed = parse_event(PaymentProcessed, record.value_bytes())
         except PermanentError as exc:
-            if not set_aside_poison(
-                dead_letters, dead_letter_topic, record, str(exc), "NotifyFunction"
-            ):
-                failed.append(record)
-    slow = service.slow_merchants(p.merchant_id for _r, p in events)
-    for record, processed in events:
-        try:
-            delivery = service.accept(processed, send_now=processed.merchant_id not in slow)
-        except PermanentError as exc:
-            if not set_aside_poison(
-                dead_letters, dead_letter_topic, record, str(exc), "NotifyFunction"
-            ):
-                failed.append(record)
+            _set_aside(record, str(exc), dead_letters, dead_letter_topic, failed)
             continue
-        except TransientError as exc:
-            log.warning("delivery not recorded, will be redelivered", extra={"reason": str(exc)})
-            failed.append(record)
+        if processed.transaction_id in events:  # a republished outcome: the same event
+            duplicates.append((record, processed.transaction_id))
             continue
-        if delivery is not None:
+        events[processed.transaction_id] = (record, processed)
+    pending = list(events.values())
+    slow = service.slow_merchants(p.merchant_id for _r, p in pending)
+    try:
+        accepted = service.accept_all([p for _r, p in pending], slow=slow)
+    except TransientError as exc:
+        log.warning("deliveries not recorded, will be redelivered", extra={"reason": str(exc)})
+        failed += [r for r, _p in pending]
+        failed += [r for r, _tx in duplicates]
+        return batch_item_failures(failed)
+    to_send: list[tuple[KafkaRecord, Delivery]] = []
+    for (record, _p), delivery in zip(pending, accepted, strict=True):
+        if isinstance(delivery, PermanentError):
+            _set_aside(record, str(delivery), dead_letters, dead_letter_topic, failed)
+        elif delivery is not None:
             to_send.append((record, delivery))
-    futures = [(record, executor.submit(service.deliver, d)) for record, d in to_send]
-    for record, future in futures:
-        try:
-            future.result()
-        except Exception as exc:
+    results = service.deliver_all([d for _r, d in to_send], executor)
+    for (record, _d), result in zip(to_send, results, strict=True):
+        if isinstance(result, Exception):
             # Redelivered, the record finds its delivery created and puts it on the schedule
             # (a first attempt that was made but not recorded may be made once more).
-            log.warning("first attempt not recorded", extra={"reason": str(exc)})
+            log.warning("first attempt not recorded", extra={"reason": str(result)})
             failed.append(record)
     return batch_item_failures(failed)
+
+
+def _set_aside(
+    record: KafkaRecord,
+    reason: str,
+    dead_letters: EventPublisher,
+    topic: str,
+    failed: list[KafkaRecord],
+) -> None:
+    """Dead-letter a record that can never be handled; hand it back if Kafka refused."""
+    if not set_aside_poison(dead_letters, topic, record, reason, "NotifyFunction"):
+        failed.append(record)

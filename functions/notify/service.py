@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +41,7 @@ from common.domain.webhooks import (
     webhook_body,
     webhook_id,
 )
+from common.inline_executor import InlineExecutor
 from common.webhook_signing import sign_webhook
 
 log = logging.getLogger("paygate.notify")
@@ -49,13 +50,13 @@ log = logging.getLogger("paygate.notify")
 class DeliveryStore(Protocol):
     """The deliveries' ledger (common/adapters/mongo_webhook_deliveries.py)."""
 
-    def create(self, delivery: Delivery) -> bool:
-        """Insert the delivery; False if this webhook id has one already."""
+    def create_all(self, deliveries: Sequence[Delivery]) -> list[bool]:
+        """Insert the deliveries together; False for one whose webhook id has one already."""
         ...
 
-    def record(self, delivery: Delivery, *, indexed: bool) -> bool:
-        """Insert the result of its last attempt and update the due-index; False (nothing
-        changed) if another sender recorded that attempt first."""
+    def record_all(self, deliveries: Sequence[Delivery], *, indexed: bool) -> list[bool]:
+        """Insert the results of their last attempts together and update the due-index;
+        False (nothing changed) for one whose attempt another sender recorded first."""
         ...
 
     def schedule(self, delivery: Delivery, at: datetime) -> None:
@@ -127,54 +128,109 @@ class NotifyService:
         return self._slow.slow_among(merchant_ids)
 
     def accept(self, event: PaymentProcessed, *, send_now: bool = True) -> Delivery | None:
-        """The new delivery to send now, or None if this payment's webhook exists already or
-        (send_now False) is left to the schedule, due at once."""
+        """A batch of one (accept_all)."""
+        (accepted,) = self.accept_all([event], slow=set() if send_now else {event.merchant_id})
+        if isinstance(accepted, Exception):
+            raise accepted
+        return accepted
+
+    def accept_all(
+        self, events: Sequence[PaymentProcessed], *, slow: Set[str]
+    ) -> list[Delivery | PermanentError | None]:
+        """Create the deliveries of distinct payments together (one insert); per event, the
+        new delivery to send now, None if its webhook exists already or its merchant is
+        `slow` (left to the schedule, due at once), or why the event is unusable."""
         now = self._clock.now()
-        try:
-            body = webhook_body(event)
-        except MoneyError as exc:  # schema-valid, yet not a payment we could have made
-            raise PermanentError(f"PaymentProcessed unusable: {exc}") from None
-        delivery = Delivery(
-            webhook_id=webhook_id(event.transaction_id),
-            transaction_id=event.transaction_id,
-            merchant_id=event.merchant_id,
-            url=event.webhook_url,
-            body=body,
-            status=DeliveryStatus.SCHEDULED,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        if self._deliveries.create(delivery) and send_now:
-            return delivery
-        # Left to the schedule, or a redelivery: the batch that created the delivery may
-        # have died before its first attempt. The schedule leaves it to that batch for the
-        # lease, and sends it only if no attempt of it is recorded by then.
-        lease = self._policy.first_attempt_lease_s if send_now else 0.0
-        self._deliveries.schedule(delivery, now + timedelta(seconds=lease))
-        return None
+        out: list[Delivery | PermanentError | None] = []
+        new: list[tuple[int, Delivery]] = []
+        for event in events:
+            try:
+                body = webhook_body(event)
+            except MoneyError as exc:  # schema-valid, yet not a payment we could have made
+                out.append(PermanentError(f"PaymentProcessed unusable: {exc}"))
+                continue
+            delivery = Delivery(
+                webhook_id=webhook_id(event.transaction_id),
+                transaction_id=event.transaction_id,
+                merchant_id=event.merchant_id,
+                url=event.webhook_url,
+                body=body,
+                status=DeliveryStatus.SCHEDULED,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            new.append((len(out), delivery))
+            out.append(None)
+        created = self._deliveries.create_all([d for _i, d in new])
+        for (i, delivery), first in zip(new, created, strict=True):
+            send_now = delivery.merchant_id not in slow
+            if first and send_now:
+                out[i] = delivery
+                continue
+            # Left to the schedule, or a redelivery: the batch that created the delivery may
+            # have died before its first attempt. The schedule leaves it to that batch for
+            # the lease, and sends it only if no attempt of it is recorded by then.
+            lease = self._policy.first_attempt_lease_s if send_now else 0.0
+            self._deliveries.schedule(delivery, now + timedelta(seconds=lease))
+        return out
 
     def deliver(self, delivery: Delivery, *, scheduled: bool = False) -> Delivery:
-        attempt = self._attempt(delivery)
-        updated = after_attempt(delivery, attempt, self._policy.schedule)
-        if attempt.error == "timeout":
-            self._slow.mark_slow(delivery.merchant_id)
-        elif scheduled and updated.status is DeliveryStatus.DELIVERED:
-            self._slow.clear(delivery.merchant_id)
-        if updated.status is DeliveryStatus.FAILED:
-            self._dead_letter(updated)  # first: if Kafka refuses, the delivery stays due
-        recorded = self._deliveries.record(updated, indexed=scheduled)
-        log.info(
-            "webhook attempt",
-            extra={
-                "webhookId": delivery.webhook_id,
-                "transactionId": delivery.transaction_id,
-                "statusCode": attempt.status_code,
-                "error": attempt.error,
-                "outcome": updated.status.value,
-                "recorded": recorded,
-            },
-        )
+        """A batch of one (deliver_all)."""
+        (updated,) = self.deliver_all([delivery], InlineExecutor(), scheduled=scheduled)
+        if isinstance(updated, Exception):
+            raise updated
         return updated
+
+    def deliver_all(
+        self, deliveries: Sequence[Delivery], executor: Executor, *, scheduled: bool = False
+    ) -> list[Delivery | Exception]:
+        """One attempt each, concurrently; then the exhausted ones dead-lettered and every
+        result recorded together (one insert). Per delivery: what it became, or why its
+        attempt was not recorded (it stays due)."""
+        attempts = [executor.submit(self._attempt, d) for d in deliveries]
+        out: list[Delivery | Exception] = []
+        for delivery, future in zip(deliveries, attempts, strict=True):
+            try:
+                attempt = future.result()  # whatever goes wrong is the attempt's error
+            except Exception as exc:
+                out.append(exc)
+                continue
+            updated = after_attempt(delivery, attempt, self._policy.schedule)
+            try:
+                self._after(updated, attempt, scheduled=scheduled)
+            except TransientError as exc:
+                out.append(exc)
+                continue
+            out.append(updated)
+        to_record = [d for d in out if isinstance(d, Delivery)]
+        try:
+            recorded = self._deliveries.record_all(to_record, indexed=scheduled)
+        except TransientError as exc:
+            return [exc if isinstance(d, Delivery) else d for d in out]
+        for d, first in zip(to_record, recorded, strict=True):
+            last = d.attempts[-1]
+            log.info(
+                "webhook attempt",
+                extra={
+                    "webhookId": d.webhook_id,
+                    "transactionId": d.transaction_id,
+                    "statusCode": last.status_code,
+                    "error": last.error,
+                    "outcome": d.status.value,
+                    "recorded": first,
+                },
+            )
+        return out
+
+    def _after(self, updated: Delivery, attempt: DeliveryAttempt, *, scheduled: bool) -> None:
+        """What an attempt's result asks for before it is recorded: the merchant's slow mark,
+        and the dead letter of an exhausted delivery (first: if Kafka refuses, it stays due)."""
+        if attempt.error == "timeout":
+            self._slow.mark_slow(updated.merchant_id)
+        elif scheduled and updated.status is DeliveryStatus.DELIVERED:
+            self._slow.clear(updated.merchant_id)
+        if updated.status is DeliveryStatus.FAILED:
+            self._dead_letter(updated)
 
     def due(self, limit: int = 100) -> list[Delivery]:
         """Deliveries due now, each leased (an insert) so that an overlapping run or the
@@ -198,14 +254,15 @@ class NotifyService:
 
     def deliver_due(self, executor: Executor, limit: int = 100) -> tuple[int, int]:
         """Send what is due; one failing delivery does not cancel the others."""
-        futures = [executor.submit(self.deliver, d, scheduled=True) for d in self.due(limit)]
-        delivered = 0
-        for future in futures:
-            try:
-                delivered += future.result().status is DeliveryStatus.DELIVERED
-            except Exception:
-                log.exception("scheduled delivery failed")
-        return len(futures), delivered
+        due = self.due(limit)
+        results = self.deliver_all(due, executor, scheduled=True)
+        for r in results:
+            if isinstance(r, Exception):
+                log.warning("scheduled delivery not recorded", extra={"reason": str(r)})
+        delivered = sum(
+            1 for r in results if isinstance(r, Delivery) and r.status is DeliveryStatus.DELIVERED
+        )
+        return len(due), delivered
 
     def _attempt(self, delivery: Delivery) -> DeliveryAttempt:
         """One attempt, always recorded as one: whatever goes wrong is its error, so a

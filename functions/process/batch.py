@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from typing import Any
 
 from common.dead_letters import set_aside_poison
@@ -33,9 +33,9 @@ def handle_batch(
     dead_letter_topic: str,
     deadline: float,
 ) -> dict[str, list[dict[str, dict[str, Any]]]]:
-    futures: dict[str, tuple[KafkaRecord, Future[Result]]] = {}
+    firsts: dict[str, tuple[KafkaRecord, PaymentRequested]] = {}
     duplicates: list[tuple[KafkaRecord, str]] = []
-    not_dead_lettered: list[KafkaRecord] = []
+    failed: list[KafkaRecord] = []
     for record in parse_kafka_event(event).all_records():
         try:
             request = parse_event(PaymentRequested, record.value_bytes())
@@ -43,30 +43,35 @@ def handle_batch(
             if not set_aside_poison(
                 dead_letters, dead_letter_topic, record, str(exc), "ProcessFunction"
             ):
-                not_dead_lettered.append(record)  # Kafka refused it: hand it back, retry later
+                failed.append(record)  # Kafka refused it: hand it back, retry later
             continue
-        if request.transaction_id in futures:
+        if request.transaction_id in firsts:
             duplicates.append((record, request.transaction_id))
             continue
-        futures[request.transaction_id] = (
-            record,
-            executor.submit(service.process, request, deadline),
-        )
+        firsts[request.transaction_id] = (record, request)
 
-    failed: list[KafkaRecord] = list(not_dead_lettered)
-    for tx, (record, future) in futures.items():
-        try:
-            if future.result() is Result.RETRY_LATER:
-                failed.append(record)
-        except TransientError as exc:
+    pending = list(firsts.values())
+    try:
+        results = service.process_all([r for _rec, r in pending], deadline, executor)
+    except TransientError as exc:  # the ledger did not answer: nothing of the batch is done
+        log.warning("batch not processed, will be redelivered", extra={"reason": str(exc)})
+        results = [exc] * len(pending)
+    failed_tx: set[str] = set()
+    for (record, request), result in zip(pending, results, strict=True):
+        tx = request.transaction_id
+        if result is Result.DONE:
+            continue
+        if isinstance(result, TransientError):
             log.warning(
                 "payment not finished, will be redelivered",
-                extra={"transactionId": tx, "reason": str(exc)},
+                extra={"transactionId": tx, "reason": str(result)},
             )
-            failed.append(record)
-        except Exception:
-            log.exception("unexpected error processing a payment", extra={"transactionId": tx})
-            failed.append(record)
-    failed_tx = {tx for tx, (rec, _f) in futures.items() if rec in failed}
+        elif isinstance(result, Exception):
+            log.error(
+                "unexpected error processing a payment",
+                extra={"transactionId": tx, "reason": repr(result)},
+            )
+        failed.append(record)
+        failed_tx.add(tx)
     failed += [record for record, tx in duplicates if tx in failed_tx]
     return batch_item_failures(failed)

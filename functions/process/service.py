@@ -16,11 +16,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from common.domain.errors import BankUnavailableError, PermanentError
+from common.domain.errors import BankUnavailableError, PermanentError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import AttemptEntry, CardSummary, PaymentStatus
 from common.domain.ports import (
@@ -31,8 +32,10 @@ from common.domain.ports import (
     EventPublisher,
     LedgerEntry,
     Outcome,
+    OutgoingMessage,
     PaymentLedger,
 )
+from common.inline_executor import InlineExecutor
 from common.security.card_vault import CardVault
 from common.security.sealed_box import SealedBoxError
 
@@ -77,24 +80,70 @@ class ProcessService:
         self._policy = policy
 
     def process(self, request: PaymentRequested, invocation_deadline: float) -> Result:
-        """Two inserts per payment: the claim, then the outcome; then the publish.
+        """One payment (a batch of one)."""
+        outcome = self.process_all([request], invocation_deadline, InlineExecutor())[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        A crash between recording and publishing is repaired by the redelivery, which finds
-        the recorded outcome and publishes it (the same event, same eventId)."""
-        entry = self._ledger.claim(request, self._clock.now())
-        if entry.recorded is not None:
-            self._publish(entry.recorded, request.event_id)
-            return Result.DONE
+    def process_all(
+        self,
+        requests: Sequence[PaymentRequested],
+        invocation_deadline: float,
+        executor: Executor,
+    ) -> list[Result | Exception]:
+        """A batch of distinct payments, in three round trips to the ledger and one flush of
+        publishes: the claims (one insert_many), the bank decisions (concurrently), the
+        outcomes (one insert_many), then every PaymentProcessed at once. A crash between
+        recording and publishing is repaired by the redelivery, which finds the recorded
+        outcome and publishes it (the same event, same eventId). Per payment: DONE,
+        RETRY_LATER, or the exception that stopped it (its record is handed back)."""
+        if not requests:
+            return []
+        results: list[Result | Exception] = [Result.DONE] * len(requests)
+        entries = self._ledger.claim_all(requests, self._clock.now())
+        to_publish = [(i, e.recorded) for i, e in enumerate(entries) if e.recorded is not None]
+        undecided = [i for i, e in enumerate(entries) if e.recorded is None]
+        futures = {
+            i: executor.submit(self._decide_one, requests[i], entries[i], invocation_deadline)
+            for i in undecided
+        }
+        decided: list[tuple[int, PaymentProcessed]] = []
+        for i, future in futures.items():
+            try:
+                event = future.result()
+            except Exception as exc:
+                results[i] = exc
+                continue
+            if event is None:
+                results[i] = Result.RETRY_LATER
+            else:
+                decided.append((i, event))
+        try:
+            recorded = self._ledger.record_outcomes([(entries[i], e) for i, e in decided])
+        except TransientError as exc:
+            for i, _e in decided:
+                results[i] = exc
+        else:
+            to_publish += [(i, r) for (i, _e), r in zip(decided, recorded, strict=True)]
+        errors = self._publish_all(to_publish, requests)
+        for (i, _event), error in zip(to_publish, errors, strict=True):
+            if error is not None:
+                results[i] = error
+        return results
+
+    def _decide_one(
+        self, request: PaymentRequested, entry: LedgerEntry, invocation_deadline: float
+    ) -> PaymentProcessed | None:
+        """The outcome's event, or None (its attempts recorded) if the bank has not decided
+        and the budget is not spent."""
         attempts: list[BankAttempt] = []
         decided = self._decide(request, entry, invocation_deadline, attempts.append)
         if decided is None:
             self._ledger.record_attempts(entry, attempts)
-            return Result.RETRY_LATER
+            return None
         every = [*entry.bank_attempts, *attempts]
-        event = processed_event(request, decided, every, entry.claimed_at, self._clock.now())
-        recorded = self._ledger.record_outcome(entry, event)
-        self._publish(recorded, request.event_id)
-        return Result.DONE
+        return processed_event(request, decided, every, entry.claimed_at, self._clock.now())
 
     def _decide(
         self,
@@ -149,15 +198,27 @@ class ProcessService:
             bank_reference=decision.authorization_id,
         )
 
-    def _publish(self, event: PaymentProcessed, trace_id: str) -> None:
-        tx = event.transaction_id
-        self._publisher.publish(
-            self._policy.processed_topic, tx, event.to_json(), event.headers(trace_id)
+    def _publish_all(
+        self,
+        events: Sequence[tuple[int, PaymentProcessed]],
+        requests: Sequence[PaymentRequested],
+    ) -> list[TransientError | None]:
+        topic = self._policy.processed_topic
+        errors = self._publisher.publish_all(
+            [
+                OutgoingMessage(
+                    topic, e.transaction_id, e.to_json(), e.headers(requests[i].event_id)
+                )
+                for i, e in events
+            ]
         )
-        log.info(
-            "payment processed",
-            extra={"transactionId": tx, "status": event.status, "eventId": event.event_id},
-        )
+        for (_i, e), error in zip(events, errors, strict=True):
+            if error is None:
+                log.info(
+                    "payment processed",
+                    extra={"transactionId": e.transaction_id, "status": e.status},
+                )
+        return errors
 
 
 def processed_event(

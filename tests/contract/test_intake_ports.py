@@ -147,20 +147,22 @@ def test_deliveries_create_once_record_each_attempt_once_and_compose(deliveries:
     d = Delivery(
         f"evt_{unique()}", "tx", "m", "https://x/h", b'{"a":1}', DeliveryStatus.SCHEDULED, t0, t0
     )
-    assert deliveries.create(d) is True
-    assert deliveries.create(d) is False
+    assert deliveries.create_all([d]) == [True]
+    assert deliveries.create_all([d]) == [False]
     assert deliveries.get(d.webhook_id) == d
     assert deliveries.get("evt_missing") is None
     assert deliveries.due(t0 + timedelta(days=1), 10) == []  # the batch sends it: not indexed
     failed = after_attempt(d, DeliveryAttempt(t0, 500, None, 1.5), [5, 60])
-    assert deliveries.record(failed, indexed=False) is True
-    assert deliveries.record(failed, indexed=False) is False  # attempt 1 is recorded already
+    assert deliveries.record_all([failed], indexed=False) == [True]
+    assert deliveries.record_all([failed], indexed=False) == [
+        False
+    ]  # attempt 1 is recorded already
     assert deliveries.get(d.webhook_id) == failed
     later = t0 + timedelta(seconds=5)
     assert deliveries.due(later - timedelta(seconds=1), 10) == []
     assert deliveries.due(later, 10) == [DueAttempt(d.webhook_id, 0, 2, later)]
     done = after_attempt(failed, DeliveryAttempt(later, 204, None, 1.0), [5, 60])
-    assert deliveries.record(done, indexed=True) is True
+    assert deliveries.record_all([done], indexed=True) == [True]
     assert deliveries.get(d.webhook_id) == done
     assert deliveries.due(t0 + timedelta(days=1), 10) == []
 
@@ -170,9 +172,9 @@ def test_a_resend_starts_a_round_without_touching_the_first(deliveries: Any) -> 
     d = Delivery(
         f"evt_{unique()}", "tx", "m", "https://x/h", b'{"a":1}', DeliveryStatus.SCHEDULED, t0, t0
     )
-    deliveries.create(d)
+    deliveries.create_all([d])
     first = after_attempt(d, DeliveryAttempt(t0, 204, None, 1.0), [5])
-    deliveries.record(first, indexed=False)
+    deliveries.record_all([first], indexed=False)
     t1 = t0 + timedelta(hours=1)
     again = deliveries.reschedule(d.webhook_id, t1)
     assert (again.round, again.status, again.attempts, again.next_attempt_at) == (
@@ -185,12 +187,30 @@ def test_a_resend_starts_a_round_without_touching_the_first(deliveries: Any) -> 
     assert deliveries.reschedule("evt_missing", t0) is None
     assert deliveries.due(t1, 10) == [DueAttempt(d.webhook_id, 1, 1, t1)]
     # an attempt of round 0 still in flight records into round 0 and leaves round 1 due
-    assert deliveries.record(
-        replace(first, attempts=(*first.attempts, first.attempts[0])), indexed=True
-    )
+    in_flight = replace(first, attempts=(*first.attempts, first.attempts[0]))
+    assert deliveries.record_all([in_flight], indexed=True) == [True]
     assert deliveries.due(t1, 10) == [DueAttempt(d.webhook_id, 1, 1, t1)]
     deliveries.drop(DueAttempt(d.webhook_id, 1, 1, t1))
     assert deliveries.due(t1, 10) == []
+
+
+def test_a_batch_of_deliveries_is_created_and_recorded_together(deliveries: Any) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    a, b = (
+        Delivery(
+            f"evt_{unique()}", "tx", "m", "https://x/h", b"{}", DeliveryStatus.SCHEDULED, t0, t0
+        )
+        for _ in range(2)
+    )
+    assert deliveries.create_all([a]) == [True]
+    assert deliveries.create_all([b, a]) == [True, False]
+    done = after_attempt(a, DeliveryAttempt(t0, 204, None, 1.0), [5])
+    retry = after_attempt(b, DeliveryAttempt(t0, 503, None, 1.0), [5])
+    assert deliveries.record_all([done, retry], indexed=False) == [True, True]
+    assert deliveries.record_all([done], indexed=False) == [False]
+    assert deliveries.get(a.webhook_id) == done and deliveries.get(b.webhook_id) == retry
+    later = t0 + timedelta(seconds=5)
+    assert deliveries.due(later, 10) == [DueAttempt(b.webhook_id, 0, 2, later)]
 
 
 def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
@@ -200,7 +220,7 @@ def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
     d = Delivery(
         f"evt_{unique()}", "tx", "m", "https://x/h", b"{}", DeliveryStatus.SCHEDULED, t0, t0
     )
-    deliveries.create(d)
+    deliveries.create_all([d])
     deliveries.schedule(d, t0)
     deliveries.schedule(d, t0 + timedelta(hours=1))  # its round is due already: no change
     entries = deliveries.due(t0, 10)

@@ -70,34 +70,54 @@ def attempt(result: str, seconds: int = 0) -> BankAttempt:
 
 def test_the_first_claim_wins_and_a_second_reads_it(ledger: PaymentLedger) -> None:
     req = requested()
-    first = ledger.claim(req, T0)
+    first = ledger.claim_all([req], T0)[0]
     assert (first.claimed_at, first.bank_attempts, first.recorded) == (T0, (), None)
-    again = ledger.claim(req, T0 + timedelta(seconds=9))
+    again = ledger.claim_all([req], T0 + timedelta(seconds=9))[0]
     assert again.claimed_at == T0  # the retry budget runs from the first claim
 
 
 def test_attempts_without_a_decision_are_kept_for_the_next_claim(ledger: PaymentLedger) -> None:
     req = requested()
-    entry = ledger.claim(req, T0)
+    entry = ledger.claim_all([req], T0)[0]
     ledger.record_attempts(entry, [attempt("unavailable"), attempt("unavailable", 1)])
-    later = ledger.claim(req, T0 + timedelta(seconds=5))
+    later = ledger.claim_all([req], T0 + timedelta(seconds=5))[0]
     assert [a.result for a in later.bank_attempts] == ["unavailable", "unavailable"]
     ledger.record_attempts(later, [attempt("unavailable", 6)])
-    assert ledger.claim(req, T0).attempts == 3
+    assert ledger.claim_all([req], T0)[0].attempts == 3
 
 
 def test_the_first_outcome_stands_and_is_what_a_later_claim_republishes(
     ledger: PaymentLedger,
 ) -> None:
     req = requested()
-    a, b = ledger.claim(req, T0), ledger.claim(req, T0)  # two deciders of one payment
+    a, b = ledger.claim_all([req, req], T0)  # two deciders of one payment
     failure = Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
     failed = processed_event(req, failure, [attempt("unavailable")], T0, T0)
     approval = Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_1")
     approved = processed_event(req, approval, [attempt("approved")], T0, T0)
-    assert ledger.record_outcome(a, failed) == failed
-    assert ledger.record_outcome(b, approved) == failed
-    assert ledger.claim(req, T0).recorded == failed
+    assert ledger.record_outcomes([(a, failed)]) == [failed]
+    assert ledger.record_outcomes([(b, approved)]) == [failed]
+    assert ledger.claim_all([req], T0)[0].recorded == failed
+
+
+def test_a_batch_claims_and_records_together_each_payment_getting_its_own_answer(
+    ledger: PaymentLedger,
+) -> None:
+    old, new = requested(), requested()
+    decided = ledger.claim_all([old], T0)[0]
+    earlier = processed_event(old, Outcome(PaymentStatus.DECLINED, "card_declined"), [], T0, T0)
+    ledger.record_outcomes([(decided, earlier)])
+    later = T0 + timedelta(seconds=3)
+    entries = ledger.claim_all([new, old], later)
+    assert [e.transaction_id for e in entries] == [new.transaction_id, old.transaction_id]
+    assert (entries[0].claimed_at, entries[0].recorded) == (later, None)
+    assert entries[1].recorded == earlier  # decided before: republish, do not decide
+    approved = processed_event(new, Outcome(PaymentStatus.SUCCEEDED), [], later, later)
+    again = processed_event(old, Outcome(PaymentStatus.SUCCEEDED), [], later, later)
+    assert ledger.record_outcomes([(entries[0], approved), (entries[1], again)]) == [
+        approved,
+        earlier,
+    ]
 
 
 @dataclass
@@ -156,15 +176,15 @@ def test_the_reader_composes_what_the_ledger_recorded(mongo_db: Any) -> None:
     ledger, reader = MongoPaymentLedger(mongo_db), MongoPaymentReader(mongo_db)
     req = requested()
     assert reader.get(req.transaction_id) is None
-    entry = ledger.claim(req, T0 + timedelta(seconds=1))
+    entry = ledger.claim_all([req], T0 + timedelta(seconds=1))[0]
     processing = reader.get(req.transaction_id)
     assert processing is not None and processing.status is PaymentStatus.PROCESSING
     ledger.record_attempts(entry, [attempt("unavailable", 1)])
     assert [a.result for a in reader.get(req.transaction_id).bank_attempts] == ["unavailable"]
-    again = ledger.claim(req, T0 + timedelta(seconds=2))
+    again = ledger.claim_all([req], T0 + timedelta(seconds=2))[0]
     decline = Outcome(PaymentStatus.DECLINED, decline_code="card_declined")
     every = [*again.bank_attempts, attempt("declined", 3)]
-    ledger.record_outcome(again, processed_event(req, decline, every, again.claimed_at, T0))
+    ledger.record_outcomes([(again, processed_event(req, decline, every, again.claimed_at, T0))])
     record = reader.get(req.transaction_id)
     assert record is not None
     assert (record.status, record.decline_code, record.card.last4) == (

@@ -124,10 +124,10 @@ def test_a_recorded_outcome_is_published_after_a_crash_even_with_the_bank_down(
     req = request("4242424242424242")
     db = pymongo.MongoClient(infra.mongo_uri, tz_aware=True).paygate
     ledger = MongoPaymentLedger(db)
-    entry = ledger.claim(req, datetime.now(UTC))
+    entry = ledger.claim_all([req], datetime.now(UTC))[0]
     approved = Outcome(PaymentStatus.SUCCEEDED, bank_reference="auth_before_crash")
     event = processed_event(req, approved, [], entry.claimed_at, entry.claimed_at)
-    ledger.record_outcome(entry, event)
+    ledger.record_outcomes([(entry, event)])
     requests.put(f"{bank}/control", json={"outage": True}, timeout=5)
     start = end_offsets(infra, "payments.processed")
     with process_handler(monkeypatch, bank) as handler:

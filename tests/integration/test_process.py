@@ -113,7 +113,7 @@ def test_a_crash_after_the_bank_call_does_not_charge_twice(
 ) -> None:
     req = request("4242424242424242")
     # The first delivery claimed the payment and got the bank's decision, then died.
-    MongoPaymentLedger(paygate(infra)).claim(req, req.occurred_at)
+    MongoPaymentLedger(paygate(infra)).claim_all([req], req.occurred_at)
     first = HttpBankClient(bank).authorize(
         AuthorizationRequest(
             req.transaction_id, req.merchant_id, 4999, "EUR", "4242424242424242", 12, 2030, None

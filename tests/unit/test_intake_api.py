@@ -389,9 +389,9 @@ def test_the_webhook_block_and_resend(client: TestClient, deps: Deps) -> None:
         at,
         at,
     )
-    deps.deliveries.create(created)
+    deps.deliveries.create_all([created])
     exhausted = after_attempt(created, DeliveryAttempt(at, 500, None, 3.0), [])
-    deps.deliveries.record(exhausted, indexed=False)
+    deps.deliveries.record_all([exhausted], indexed=False)
     shown = client.get(f"/api/payments/{tx}", headers={"X-API-Key": KEY_A}).json()["webhook"]
     assert shown == {
         "webhookId": webhook_id(tx),

@@ -72,7 +72,7 @@ def test_a_second_decider_publishes_the_first_ones_outcome() -> None:
     shared = FakePaymentLedger()
     first, second = Rig(shared), Rig(shared)
     req = requested()
-    first.ledger.claim(req, first.clock.now())  # the second decider claimed it too, earlier
+    first.ledger.claim_all([req], first.clock.now())  # the second decider claimed it first
     second.bank.down = True  # and would decide `failed` on its own
     assert first.process(req) is Result.DONE
     assert second.process(req) is Result.DONE
@@ -85,7 +85,7 @@ def test_no_decision_within_the_invocation_is_retried_later_with_its_attempts_ke
     rig.bank.down = True
     assert rig.process(req, invocation_s=1) is Result.RETRY_LATER
     assert rig.publisher.sent == []
-    assert rig.ledger.claim(req, rig.clock.now()).attempts == 1
+    assert rig.ledger.claim_all([req], rig.clock.now())[0].attempts == 1
     rig.bank.down = False
     assert rig.process(req) is Result.DONE
     (event,) = rig.published()
