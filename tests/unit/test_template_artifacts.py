@@ -65,7 +65,7 @@ def test_every_runtime_dependency_reaches_some_artifact() -> None:
     used = set().union(*(requirements(p) for p in FUNCTIONS.values()))
     # the local API server, template.yaml reader, and the harness's HTTP clients (the functions
     # use requests' transport, urllib3, directly)
-    harness_only = {"uvicorn", "pyyaml", "requests"}
+    harness_only = {"uvicorn", "httptools", "uvloop", "pyyaml", "requests"}
     assert set(project_pins()) - used == harness_only
 
 
