@@ -122,7 +122,7 @@ class KafkaEventPublisher:
 
     def _serve(self, producer: Producer) -> None:
         while not self._closed.is_set():
-            producer.poll(0.05)
+            producer.poll(0.5)  # returns as soon as a delivery report arrives
             with self._lock:
                 if self._producer is not producer and len(producer) == 0:
                     return

@@ -9,6 +9,7 @@ import pybreaker
 from common.adapters.http_bank_client import HttpBankClient
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
+from common.adapters.redis_breaker_storage import SharedBreakerStorage
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
 from common.adapters.resilient_bank import ResilientBank, shared_breaker
 from common.adapters.secrets_manager_secrets import key_material
@@ -30,10 +31,8 @@ class ProcessRuntime(KafkaFunctionRuntime):
     @cached_property
     def breaker(self) -> pybreaker.CircuitBreaker:
         s = self.settings
-        storage = pybreaker.CircuitRedisStorage(
-            pybreaker.STATE_CLOSED,
-            redis_client(s.redis_url),
-            namespace=BANK_BREAKER_NAMESPACE,
+        storage = SharedBreakerStorage(
+            pybreaker.STATE_CLOSED, redis_client(s.redis_url), BANK_BREAKER_NAMESPACE
         )
         return shared_breaker(storage, s.breaker_fail_max, s.breaker_reset_s)
 
