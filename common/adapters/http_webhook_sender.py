@@ -56,8 +56,9 @@ class HttpWebhookSender:
 
 
 def _finish(response: urllib3.BaseHTTPResponse) -> None:
-    """Read a small declared answer and keep the connection; drop it otherwise."""
-    length = response.headers.get("Content-Length", "")
+    """Read a small declared answer (a 204 or 304 has none) and keep the connection; drop it
+    otherwise."""
+    length = "0" if response.status in (204, 304) else response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) <= MAX_ANSWER_BYTES:
         response.read()
         response.release_conn()
