@@ -1,10 +1,12 @@
-"""`python -m bench [--smoke] [--only cpu] [--cpu-baseline COMMIT]`: start the benchmark's own
-stack, run every scenario, write docs/benchmarks/results.json, README.md and the plots, stop
-what it started.
+"""`python -m bench [--smoke] [--only cpu|store] [--cpu-baseline COMMIT]`: start the
+benchmark's own stack, run every scenario, write docs/benchmarks/results.json, README.md and
+the plots, stop what it started.
 
 --smoke: a few seconds per scenario (checks the machinery, not the performance); it writes
 to --out (default: a temporary folder), never over the committed report. --only cpu: only
-the whole-system CPU per settled payment (a couple of minutes), likewise to --out.
+the whole-system CPU per settled payment (a couple of minutes), likewise to --out. --only
+store: only GET, the webhook schedule's run and a resend with a small and a large store
+(bench/store_size.py), likewise to --out.
 --cpu-baseline COMMIT: that measurement also with the project tree at COMMIT, side by side.
 """
 
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, cpu_per_payment, endtoend, intake, latency, report
+from bench import ceilings, cpu_per_payment, endtoend, intake, latency, report, store_size
 from bench.payloads import create_merchant
 from bench.services import infra_down, infra_fresh, work_dir
 from bench.stack_env import FULL, SMOKE, BenchEnv
@@ -40,6 +42,7 @@ class Plan:
     latency_s: float
     e2e: endtoend.E2eConfig
     cpu: cpu_per_payment.CpuConfig
+    store: store_size.StoreConfig
 
 
 FULL_PLAN = Plan(
@@ -62,6 +65,9 @@ FULL_PLAN = Plan(
         sustain_attempts=3,
     ),
     cpu=cpu_per_payment.CpuConfig(rate=40, seconds=25, warmup_rate=40, warmup_s=10),
+    store=store_size.StoreConfig(
+        sizes=(1000, 20000), gets=300, schedule_runs=20, due_per_run=20, resends=200, warmup=10
+    ),
 )
 
 SMOKE_PLAN = Plan(
@@ -83,6 +89,9 @@ SMOKE_PLAN = Plan(
         capacity_window_s=0,
     ),
     cpu=cpu_per_payment.CpuConfig(rate=5, seconds=2, warmup_rate=2, warmup_s=1),
+    store=store_size.StoreConfig(
+        sizes=(50, 200), gets=20, schedule_runs=3, due_per_run=5, resends=10, warmup=2
+    ),
 )
 
 
@@ -119,7 +128,7 @@ def _partial(out: Path, results: dict[str, Any]) -> None:
 @dataclass(frozen=True)
 class Options:
     only: str | None = None
-    """A phase run alone ("cpu"), or None for every phase."""
+    """A phase run alone ("cpu", "store"), or None for every phase."""
     cpu_baseline: str | None = None
     """A commit whose tree the CPU per payment is also measured with."""
 
@@ -164,10 +173,14 @@ def run(env: BenchEnv, plan: Plan, out: Path, options: Options | None = None) ->
     try:
         if options.only is None:
             _all_phases(env, plan, work, out, results)
-        # its own fresh infrastructure and stack (`harness up`), stopped when done
-        results["cpuPerPayment"] = cpu_per_payment.measure(
-            env, plan.cpu, work, _log, baseline=options.cpu_baseline
-        )
+        # each on its own fresh infrastructure and stack (`harness up`), stopped when done
+        if options.only in (None, "cpu"):
+            results["cpuPerPayment"] = cpu_per_payment.measure(
+                env, plan.cpu, work, _log, baseline=options.cpu_baseline
+            )
+            _partial(out, results)
+        if options.only in (None, "store"):
+            results["storeSize"] = store_size.measure(env, plan.store, work, _log)
     finally:
         infra_down(env)
     results["seconds"] = round(time.time() - started, 1)
@@ -194,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["cpu"],
+        choices=["cpu", "store"],
         default=None,
-        help="run one phase alone: cpu = whole-system CPU per settled payment "
+        help="run one phase alone: cpu = whole-system CPU per settled payment; store = GET, "
+        "the webhook schedule's run and a resend with a small and a large store "
         "(writes to --out, default a temporary folder)",
     )
     parser.add_argument(

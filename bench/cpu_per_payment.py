@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -30,7 +29,7 @@ import requests
 
 from bench import cpu, worktree
 from bench.payloads import body_file, create_merchant, headers
-from bench.services import BenchError, infra_fresh
+from bench.services import BenchError, harness_run, infra_fresh, keep_stack_logs
 from bench.stack_env import BenchEnv
 from bench.tools import ToolError, run_loadgen
 from harness import stack
@@ -127,24 +126,6 @@ def figures(
 # ---------------------------------------------------------------- the stack
 
 
-def _harness(env: BenchEnv, root: Path, *args: str, check: bool = True) -> None:
-    """`python -m harness ARGS` as the tree at `root` runs it."""
-    run = subprocess.run(
-        env.harness(*args),
-        cwd=root,
-        env=env.process_env(root),
-        capture_output=True,  # `harness up` prints a merchant's API key: kept out of logs
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if check and run.returncode != 0:
-        raise BenchError(
-            f"harness {' '.join(args)} failed from {root} (exit {run.returncode}):\n"
-            f"{run.stderr[-3000:]}"
-        )
-
-
 def stack_pids(env: BenchEnv) -> list[int]:
     """The pids the project recorded for what `harness up` started (the pid files of
     harness/processes.py): the roots of the trees bench/cpu.py reads."""
@@ -222,13 +203,6 @@ def _tree_label(root: Path) -> dict[str, Any]:
     return {"commit": worktree.short_commit(root), "uncommittedChanges": bool(changed)}
 
 
-def _keep_logs(env: BenchEnv, target: Path) -> None:
-    """The stack's logs, before the next fresh start deletes them."""
-    target.mkdir(parents=True, exist_ok=True)
-    for log_file in env.infra().run_dir.glob("*.log"):
-        shutil.copy2(log_file, target / log_file.name)
-
-
 def measure_tree(
     env: BenchEnv,
     cfg: CpuConfig,
@@ -245,7 +219,7 @@ def measure_tree(
     work = work / name
     infra_fresh(env, root)
     try:
-        _harness(env, root, "up")
+        harness_run(env, root, "up")
         warm = measured_run(
             env,
             cfg.warmup_rate,
@@ -263,8 +237,8 @@ def measure_tree(
             env, cfg.rate, cfg.seconds, work=work, label="measured", timeout_s=cfg.settle_timeout_s
         )
     finally:
-        _harness(env, root, "down", check=False)
-        _keep_logs(env, work / "logs")
+        harness_run(env, root, "down", check=False)
+        keep_stack_logs(env, work / "logs")
     cores = len(os.sched_getaffinity(0))
     result = {
         **label,

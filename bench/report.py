@@ -493,6 +493,116 @@ def _cpu(c: dict[str, Any]) -> list[str]:
     return lines
 
 
+_STORE_ROWS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "get",
+        "GET /api/payments/{id}",
+        (
+            ("latency median, ms", "latencyMs.median"),
+            ("latency p95, ms", "latencyMs.p95"),
+            ("FerretDB CPU per GET, ms", "mongoCpuMsPerOp"),
+            ("API CPU per GET, ms (front + environments)", "apiCpuMsPerOp"),
+        ),
+    ),
+    (
+        "schedule",
+        "scheduled run of NotifyFunction",
+        (
+            ("wall time median, ms", "wallMs.median"),
+            ("wall time p95, ms", "wallMs.p95"),
+            ("FerretDB CPU per run, ms", "mongoCpuMsPerRun"),
+            ("notify environment CPU per run, ms", "notifyCpuMsPerRun"),
+        ),
+    ),
+    (
+        "resend",
+        "POST /api/payments/{id}/webhook/resend",
+        (
+            ("latency median, ms", "latencyMs.median"),
+            ("latency p95, ms", "latencyMs.p95"),
+            ("FerretDB CPU per resend, ms", "mongoCpuMsPerOp"),
+            ("API CPU per resend, ms (front + environments)", "apiCpuMsPerOp"),
+        ),
+    ),
+)
+"""Operation, its label, and (figure label, figure key) rows: bench/store_size.py's names."""
+
+
+def store_heading(s: dict[str, Any]) -> str:
+    small, large = s["sizes"]
+    return (
+        "## Reads do not grow with the store: GET, schedule and resend at "
+        f"{small:,} and {large:,} payments"
+    )
+
+
+def _store_figure(op: dict[str, Any], name: str) -> Any:
+    key, _, sub = name.partition(".")
+    return op[key][sub] if sub else op[key]
+
+
+def _store(s: dict[str, Any]) -> list[str]:
+    small_n, large_n = s["sizes"]
+    small, large = s["at"][str(small_n)], s["at"][str(large_n)]
+    sched = small["schedule"]
+    lines = [
+        "One stack (`python -m harness up` on fresh data, without its own schedule), one "
+        "merchant's decided, delivered payments written straight into FerretDB as the "
+        "ledger's adapters write them (claim, outcome with its event, delivery, one attempt: "
+        f"bench/store_fill.py), measured at {small_n:,} and again after topping up to "
+        f"{large_n:,} (bench/store_size.py). GET and resend: {small['get']['count']} and "
+        f"{small['resend']['count']} real requests at each size through the API Gateway "
+        f"emulation, one at a time; scheduled run: {sched['runs']} invocations of "
+        "NotifyFunction's scheduled event in a warm environment, each with "
+        f"{sched['duePerRun']} deliveries due. CPU = utime + stime from /proc over the "
+        f"measured requests or runs. Ratio = {large_n:,} / {small_n:,}.",
+        "",
+    ]
+    head = ["operation", "figure", f"{small_n:,} payments", f"{large_n:,} payments", "ratio"]
+    lines += _table(head, _store_rows(s, small, large))
+    return lines + _store_facts(s, small, large)
+
+
+def _store_rows(s: dict[str, Any], small: dict[str, Any], large: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for op, label, figures in _STORE_ROWS:
+        for i, (name, key) in enumerate(figures):
+            rows.append(
+                [
+                    label if i == 0 else "",
+                    name,
+                    _store_figure(small[op], key),
+                    _store_figure(large[op], key),
+                    s["ratios"][op][key],
+                ]
+            )
+    return rows
+
+
+def _store_facts(s: dict[str, Any], small: dict[str, Any], large: dict[str, Any]) -> list[str]:
+    both = (small, large)
+    return _table(
+        ["", *[f"{n:,} payments" for n in s["sizes"]]],
+        [
+            ["payments written to reach the size", *[f["payments"] for f in s["fill"]]],
+            ["documents written (insert_many)", *[f["documents"] for f in s["fill"]]],
+            ["written in, s", *[f["seconds"] for f in s["fill"]]],
+            [
+                "GET / resend errors",
+                *[f"{x['get']['errors']} / {x['resend']['errors']}" for x in both],
+            ],
+            [
+                "every scheduled run sent what was due",
+                *["yes" if x["schedule"]["everyRunSentWhatWasDue"] else "**no**" for x in both],
+            ],
+            *[
+                [f"`{name}` afterwards", *[x["documents"].get(name) for x in both]]
+                for name in ("payment_claims", "webhook_attempts", "webhook_due")
+            ],
+        ],
+    )
+
+
 def _header(r: dict[str, Any]) -> list[str]:
     m = r["machine"]
     how = f"`python -m bench --only {r['only']}`" if r.get("only") else "`make bench`"
@@ -547,6 +657,8 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
             "",
             *_cpu(r["cpuPerPayment"]),
         ]
+    if "storeSize" in r:
+        lines += [store_heading(r["storeSize"]), "", *_store(r["storeSize"])]
     lines += [
         "## Reproduce",
         "",
@@ -556,7 +668,8 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
         "fresh data (`.data-bench/`), runs every scenario, writes this folder, and stops what it "
         "started. `make bench-smoke` runs the same with durations of a second or two. "
         "`python -m bench --only cpu --out DIR [--cpu-baseline COMMIT]` runs the CPU per "
-        "payment alone (a couple of minutes per tree).",
+        "payment alone (a couple of minutes per tree); `python -m bench --only store --out "
+        "DIR` the reads with a small and a large store alone.",
         "",
     ]
     return "\n".join(lines)

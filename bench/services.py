@@ -78,6 +78,31 @@ def infra_down(env: BenchEnv, root: Path | None = None) -> None:
     )
 
 
+def harness_run(env: BenchEnv, root: Path, *args: str, check: bool = True) -> None:
+    """`python -m harness ARGS` as the tree at `root` runs it (`up`, `down`: the stack)."""
+    run = subprocess.run(
+        env.harness(*args),
+        cwd=root,
+        env=env.process_env(root),
+        capture_output=True,  # `harness up` prints a merchant's API key: kept out of logs
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if check and run.returncode != 0:
+        raise BenchError(
+            f"harness {' '.join(args)} failed from {root} (exit {run.returncode}):\n"
+            f"{run.stderr[-3000:]}"
+        )
+
+
+def keep_stack_logs(env: BenchEnv, target: Path) -> None:
+    """The stack's logs, before the next fresh start deletes them."""
+    target.mkdir(parents=True, exist_ok=True)
+    for log_file in env.infra().run_dir.glob("*.log"):
+        shutil.copy2(log_file, target / log_file.name)
+
+
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL

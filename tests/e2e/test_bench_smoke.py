@@ -106,6 +106,33 @@ def test_cpu_per_settled_payment_has_every_component(
     assert current["wallS"] > 0
 
 
+def test_store_size_measures_each_read_at_both_sizes(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    store = smoke[0]["storeSize"]
+    assert store["sizes"] == [50, 200]
+    assert [f["toSize"] for f in store["fill"]] == [50, 200]
+    assert [f["payments"] for f in store["fill"]] == [50, 150]  # topped up, not refilled
+    for size in store["sizes"]:
+        at = store["at"][str(size)]
+        docs = at["documents"]
+        assert docs["payment_claims"] == docs["payment_outcomes"] == size, docs
+        assert docs["webhook_deliveries"] == size and docs["webhook_due"] == 0, docs
+        for op in ("get", "resend"):
+            assert at[op]["count"] > 0 and at[op]["errors"] == 0, at[op]
+            ms = at[op]["latencyMs"]
+            assert 0 < ms["median"] <= ms["p95"] <= ms["max"], ms
+            assert at[op]["mongoCpuMsPerOp"] is not None
+        runs = at["schedule"]
+        assert runs["everyRunSentWhatWasDue"], runs
+        assert runs["delivered"] == runs["due"] == runs["runs"] * runs["duePerRun"], runs
+        assert 0 < runs["wallMs"]["median"] <= runs["wallMs"]["p95"]
+    assert set(store["ratios"]) == {"get", "schedule", "resend"}
+    assert store["ratios"]["get"]["latencyMs.median"] > 0
+    assert store["ratios"]["schedule"]["wallMs.median"] > 0
+    assert store["ratios"]["resend"]["latencyMs.median"] > 0
+
+
 def test_report_and_plots_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
     out = smoke[1]
     text = (out / "README.md").read_text()
@@ -117,6 +144,7 @@ def test_report_and_plots_are_written(smoke: tuple[dict[str, Any], Path]) -> Non
         "## End to end",
         "## Where the time goes",
         "## Whole-system CPU per settled payment, by component",
+        "## Reads do not grow with the store: GET, schedule and resend at 50 and 200 payments",
     ):
         assert heading in text
     for png in ("intake-throughput.png", "latency-vs-rate.png", "e2e-timeline-bank0ms.png"):
