@@ -135,7 +135,7 @@ def _kafka(s: InfraSettings) -> NativeService:
         (home / "log4j2.yaml").write_text(_KAFKA_LOG4J)
         props.write_text(_kafka_properties(s, home / "logs"))
         if not (home / "logs" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = kafka_cluster_id()
             _run(
                 [
                     java,
@@ -177,6 +177,15 @@ def _kafka(s: InfraSettings) -> NativeService:
         process,
         lambda: probes.kafka_answers(s.kafka_bootstrap),
     )
+
+
+def kafka_cluster_id() -> str:
+    """A random cluster id (a UUID in URL-safe base64) that Kafka's storage tool accepts: one
+    starting with "-" (1 in 64) would be read as an option and refused."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _kafka_properties(s: InfraSettings, log_dir: Path) -> str:
