@@ -1,8 +1,8 @@
 """Processing capacity before and after a change, in the same run: a backlog of payments is
 put on the topic with the pollers stopped, then ProcessFunction's 2 pollers drain it for a
-fixed window, once with `common/` as it was at a baseline commit (the pollers run from a tree
-that has that export beside links to today's functions/, harness/ and template.yaml) and once
-with the working tree's. Payments/s = how far the
+fixed window, once with the project's code as it was at a baseline commit (the pollers run
+from an export of its common/, functions/, harness/ and template.yaml) and once with the
+working tree's. Payments/s = how far the
 group's lag fell over the window; webhooks/s likewise for NotifyFunction."""
 
 from __future__ import annotations
@@ -23,14 +23,24 @@ from harness.template import REPO_ROOT
 if TYPE_CHECKING:
     from bench.endtoend import Pipeline
 
-BASELINE_COMMIT = "7a60ffb"
-"""The tree before the benchmark's fixes (group commit of claims and outcomes)."""
+BASELINE_COMMIT = "a85d09c"
+"""The tree before the append-only ledger and batch-level I/O (issue 13)."""
 
 
 def baseline_tree(commit: str, target: Path) -> Path:
-    """`common/` as it was at `commit`; the rest linked to the working tree."""
+    """The project's code (common/, functions/, harness/, template.yaml) as it was at
+    `commit`: the two data models cannot be mixed."""
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "common"],
+        [
+            "git",
+            "archive",
+            "--format=tar",
+            commit,
+            "common",
+            "functions",
+            "harness",
+            "template.yaml",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         check=True,
@@ -38,10 +48,6 @@ def baseline_tree(commit: str, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
-    for name in ("functions", "harness", "template.yaml"):
-        link = target / name
-        if not link.exists():
-            link.symlink_to(REPO_ROOT / name)
     return target
 
 
