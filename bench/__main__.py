@@ -62,7 +62,8 @@ FULL_PLAN = Plan(
         profile_s=10,
         capacity_backlog=600,
         capacity_window_s=30,
-        sustain_attempts=3,
+        sustain_attempts=4,
+        settle_run=(200, 20),
     ),
     cpu=cpu_per_payment.CpuConfig(rate=40, seconds=25, warmup_rate=40, warmup_s=10),
     store=store_size.StoreConfig(
@@ -87,6 +88,7 @@ SMOKE_PLAN = Plan(
         profile_s=1,
         capacity_backlog=0,
         capacity_window_s=0,
+        settle_run=(10, 2),
     ),
     cpu=cpu_per_payment.CpuConfig(rate=5, seconds=2, warmup_rate=2, warmup_s=1),
     store=store_size.StoreConfig(
