@@ -60,6 +60,8 @@ class KafkaEventPublisher:
     def publish_all(self, messages: Sequence[OutgoingMessage]) -> list[TransientError | None]:
         """Queue every message, then wait for the acknowledgments together: a batch's events
         share produce requests instead of waiting one after the other."""
+        if not messages:
+            return []
         producer = self._current()
         waits: list[Future[None] | TransientError] = []
         for m in messages:
