@@ -77,8 +77,11 @@ def drain_rate(
         time.sleep(0.2)
     first = current_lag(infra.kafka_bootstrap)
     started = time.monotonic()
-    time.sleep(window_s)
-    last = current_lag(infra.kafka_bootstrap)
+    last = first
+    # until the window ends or the backlog is gone (a rate over idle time would understate)
+    while time.monotonic() - started < window_s and last["paygate-process"] > 0:
+        time.sleep(0.5)
+        last = current_lag(infra.kafka_bootstrap)
     elapsed = time.monotonic() - started
     processed = first["paygate-process"] - last["paygate-process"]
     return {
