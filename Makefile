@@ -96,7 +96,7 @@ sam-build: sam-tools ## sam build: one artifact per function in .aws-sam/build
 # Benchmarks (issue 7): on their own port set and data folder (bench/stack_env.py); not part
 # of make test, whose e2e suite runs `make bench-smoke`'s pass (tests/e2e/test_bench_smoke.py).
 .PHONY: bench bench-smoke
-bench: bootstrap ## benchmarks → docs/benchmarks/ (about 16 min on an idle machine; needs wrk, installs it)
+bench: bootstrap ## benchmarks → docs/benchmarks/ (about 25 min on an idle machine; needs wrk, installs it)
 	$(PY) -m bench
 
 bench-smoke: bootstrap ## the benchmark machinery with 1-2 s per scenario (report in a temp dir)

@@ -682,7 +682,7 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
     lines += [
         "## Reproduce",
         "",
-        "`make bench` (about 16 min on an idle machine) installs wrk (apt-get) and matplotlib "
+        "`make bench` (about 25 min on an idle machine) installs wrk (apt-get) and matplotlib "
         "(the `bench` extra), "
         "builds bench/loadgen (Go), starts its own Kafka, Redis and FerretDB on other ports with "
         "fresh data (`.data-bench/`), runs every scenario, writes this folder, and stops what it "
