@@ -32,12 +32,9 @@ from common.domain.events import CardToken, PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentStatus
 from common.domain.ports import BankAttempt, Outcome
 from common.domain.webhooks import (
-    Delivery,
     DeliveryAttempt,
-    DeliveryStatus,
     after_attempt,
-    webhook_body,
-    webhook_id,
+    new_delivery,
 )
 from functions.process.service import processed_event
 
@@ -133,20 +130,6 @@ def outcome_of(n: int) -> Outcome:
     if status_of(n) is PaymentStatus.DECLINED:
         return Outcome(PaymentStatus.DECLINED, "card_declined", bank_reference=bank_reference)
     return Outcome(PaymentStatus.SUCCEEDED, bank_reference=bank_reference)
-
-
-def new_delivery(event: PaymentProcessed, now: datetime) -> Delivery:
-    """The delivery notify creates for a PaymentProcessed (NotifyService.accept_all)."""
-    return Delivery(
-        webhook_id=webhook_id(event.transaction_id),
-        transaction_id=event.transaction_id,
-        merchant_id=event.merchant_id,
-        url=event.webhook_url,
-        body=webhook_body(event),
-        status=DeliveryStatus.SCHEDULED,
-        next_attempt_at=now,
-        created_at=now,
-    )
 
 
 class LedgerRecorder:

@@ -75,6 +75,21 @@ class DueAttempt:
     due_at: datetime
 
 
+def new_delivery(event: PaymentProcessed, now: datetime) -> Delivery:
+    """A payment's webhook delivery before any attempt, due now (MoneyError if the event's
+    amount cannot be a payment's)."""
+    return Delivery(
+        webhook_id=webhook_id(event.transaction_id),
+        transaction_id=event.transaction_id,
+        merchant_id=event.merchant_id,
+        url=event.webhook_url,
+        body=webhook_body(event),
+        status=DeliveryStatus.SCHEDULED,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
 def after_attempt(
     delivery: Delivery, attempt: DeliveryAttempt, schedule: Sequence[float]
 ) -> Delivery:

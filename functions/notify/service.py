@@ -38,8 +38,7 @@ from common.domain.webhooks import (
     DeliveryStatus,
     DueAttempt,
     after_attempt,
-    webhook_body,
-    webhook_id,
+    new_delivery,
 )
 from common.inline_executor import InlineExecutor
 from common.webhook_signing import sign_webhook
@@ -145,20 +144,10 @@ class NotifyService:
         new: list[tuple[int, Delivery]] = []
         for event in events:
             try:
-                body = webhook_body(event)
+                delivery = new_delivery(event, now)
             except MoneyError as exc:  # schema-valid, yet not a payment we could have made
                 out.append(PermanentError(f"PaymentProcessed unusable: {exc}"))
                 continue
-            delivery = Delivery(
-                webhook_id=webhook_id(event.transaction_id),
-                transaction_id=event.transaction_id,
-                merchant_id=event.merchant_id,
-                url=event.webhook_url,
-                body=body,
-                status=DeliveryStatus.SCHEDULED,
-                next_attempt_at=now,
-                created_at=now,
-            )
             new.append((len(out), delivery))
             out.append(None)
         created = self._deliveries.create_all([d for _i, d in new])
