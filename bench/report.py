@@ -37,7 +37,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each goal of issue 7: measured value, target, met, and how far off when missed."""
+    """Each goal of issues 7 and 13: measured value, target, met, and how far off when missed."""
     intake, lat, e2e = r["intake"], r["latency"], r.get("endToEnd", {})
     at = {p["rate"]: p for p in lat["points"]}
     p1000 = at.get(1000.0) or at.get(1000)
@@ -94,7 +94,24 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 _goal(f"submit→webhook p99 at {label}, s (bank {ms} ms)", p99, 3.0, False, note)
             )
-    return out
+    return out + _cpu_goals(r.get("cpuPerPayment"))
+
+
+def _cpu_goals(cpu: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 13's: whole-system CPU per settled payment and the MongoDB-wire server's share."""
+    current = (cpu or {}).get("current")
+    if not current or "totalMsPerPayment" not in current:
+        return []
+    mongo = current["components"].get("mongo", {}).get("msPerPayment")
+    return [
+        _goal(
+            "whole-system CPU per settled payment at 40/s, ms",
+            current["totalMsPerPayment"],
+            8.0,
+            False,
+        ),
+        _goal("MongoDB-wire server's share of it, ms", mongo, 1.0, False),
+    ]
 
 
 def _goal(
