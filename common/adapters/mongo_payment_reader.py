@@ -20,13 +20,12 @@ from common.adapters.mongo_payment_ledger import (
     recorded_event,
 )
 from common.domain.payment import (
-    AttemptEntry,
     CardSummary,
     PaymentRecord,
     PaymentStatus,
     StatusEntry,
 )
-from common.domain.ports import BankAttempt
+from common.domain.ports import BankAttempt, attempt_entries
 
 
 class MongoPaymentReader:
@@ -64,8 +63,5 @@ def processing(claim: dict[str, Any], attempts: Sequence[BankAttempt]) -> Paymen
             StatusEntry(status=PaymentStatus.PENDING, at=claim["createdAt"]),
             StatusEntry(status=PaymentStatus.PROCESSING, at=claim["claimedAt"]),
         ],
-        bank_attempts=[
-            AttemptEntry(at=a.at, latency_ms=a.latency_ms, result=a.result, detail=a.detail)
-            for a in attempts
-        ],
+        bank_attempts=attempt_entries(attempts),
     )

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from common.domain.errors import TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
-from common.domain.payment import PaymentRecord, PaymentStatus
+from common.domain.payment import AttemptEntry, PaymentRecord, PaymentStatus
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,14 @@ class BankAttempt:
     result: str
     """approved | declined | unavailable | rejected | breaker_open"""
     detail: str | None = None
+
+
+def attempt_entries(attempts: Sequence[BankAttempt]) -> list[AttemptEntry]:
+    """Bank attempts as the read side and PaymentProcessed show them."""
+    return [
+        AttemptEntry(at=a.at, latency_ms=a.latency_ms, result=a.result, detail=a.detail)
+        for a in attempts
+    ]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from enum import Enum
 
 from common.domain.errors import BankUnavailableError, PermanentError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
-from common.domain.payment import AttemptEntry, CardSummary, PaymentStatus
+from common.domain.payment import CardSummary, PaymentStatus
 from common.domain.ports import (
     AuthorizationRequest,
     AuthorizingBank,
@@ -34,6 +34,7 @@ from common.domain.ports import (
     Outcome,
     OutgoingMessage,
     PaymentLedger,
+    attempt_entries,
 )
 from common.inline_executor import InlineExecutor
 from common.security.card_vault import CardVault
@@ -250,10 +251,7 @@ def processed_event(
         created_at=request.occurred_at,
         processed_at=processed_at,
         claimed_at=claimed_at,
-        bank_attempts=[
-            AttemptEntry(at=a.at, latency_ms=a.latency_ms, result=a.result, detail=a.detail)
-            for a in attempts
-        ],
+        bank_attempts=attempt_entries(attempts),
     )
 
 
