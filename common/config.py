@@ -126,10 +126,21 @@ class ProcessSettings(
     bank_retry_budget_s: float = Field(default=20.0, gt=0, le=600)
     """How long a payment may wait for a bank decision (retries, open breaker) before it is
     `failed` with `bank_unavailable`."""
-    breaker_fail_max: int = Field(default=5, ge=1, le=1000)
-    """Consecutive bank failures, across all workers, that open the breaker."""
-    breaker_reset_s: float = Field(default=10.0, gt=0, le=600)
-    """How long the breaker stays open before one probe call is let through."""
+    payment_retry_topic: str = Field(default="payments.requested.retry", min_length=1)
+    """The delay topic where a payment the bank has not decided within one attempt waits."""
+    bank_retry_delay_s: float = Field(default=1.0, ge=0, le=20)
+    """How long a parked payment waits on the retry topic before its next attempt (well
+    inside the function's timeout: the retry mapping's invocation waits for it)."""
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    """The share of failed bank calls in the sampling window that opens the breaker."""
+    breaker_sampling_s: int = Field(default=30, ge=1, le=600)
+    """The sliding window the ratio is taken over."""
+    breaker_minimum_throughput: int = Field(default=20, ge=1, le=10000)
+    """Calls the window must hold before the ratio counts (fewer: never opens)."""
+    breaker_break_s: float = Field(default=10.0, gt=0, le=600)
+    """How long the breaker stays open before half-open lets probes through."""
+    breaker_half_open_probes: int = Field(default=3, ge=1, le=100)
+    """Calls half-open lets through, across all workers; one success closes it."""
     process_concurrency: int = Field(default=16, ge=1, le=256)
     """Payments of one batch processed at once (threads)."""
 

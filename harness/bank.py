@@ -4,16 +4,23 @@
                                   "expYear"}, "merchantId", "reference"} + Idempotency-Key
         200 {"authorizationId", "approved", "declineCode", "idempotencyKey"}
         503 while "outage" is on, at the configured error rate, or for the 0119 card's first
-            two calls; the 0259 card never answers in time (the call hangs for 60 s, then
-            504, and the bank never decides it)
-    GET  /v1/authorizations/{key}  what the bank decided for a key and how often it was called
-    GET  /v1/authorizations?merchantId=  every key of a merchant: calls, reference, approved
+            two calls; the 0259 card is the late approval: the call approves 30 s after it
+            arrived, after any gateway gave up waiting
+    POST /v1/authorizations/{key}/reversal
+        200 {"idempotencyKey", "reversed": true, "approved"}: that key's approval is void; an
+            authorization still in flight ends void; a reversal before any authorization
+            voids the one that comes; repeating it is harmless. 503 while "outage" is on.
+    GET  /v1/authorizations/{key}  what the bank decided for a key (approved, reversed) and how
+                                   often it was called
+    GET  /v1/authorizations?merchantId=  every key of a merchant: calls, reference, approved,
+                                   reversed ("charged" = approved and not reversed)
     GET  /control, PUT /control    {"latencyMs", "errorRate", "outage"}: run-time knobs
     POST /control/reset            forget everything (tests)
-    GET  /stats                    calls, decisions, replays
+    GET  /stats                    calls, decisions, replays, reversals, charged
 
-A repeated Idempotency-Key returns the first final answer (`Idempotent-Replayed: true`);
-answers that were 503s are not final, so a retry is decided anew. State lives in memory.
+A repeated Idempotency-Key returns the first final answer (`Idempotent-Replayed: true`) with
+whether it was reversed since; answers that were 503s are not final, so a retry is decided
+anew. State lives in memory.
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ DECLINES = {
     "4000000000000069": "expired_card",
 }
 FLAKY_TWICE = "4000000000000119"
-NEVER_ANSWERS = "4000000000000259"
-HANG_S = 60.0
+LATE_APPROVAL = "4000000000000259"
+LATE_S = 30.0
 
 
 class Controls(BaseModel):
@@ -70,6 +77,8 @@ class KeyState:
     amount_minor: int = 0
     decisions: int = 0
     """How many times the bank decided this key: more than one would be a second charge."""
+    reversed: bool = False
+    """A reversal arrived for this key: its approval, past or still to come, is void."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Calls of one key wait for each other, as a bank's idempotency does: a call that
     arrives while the first is being decided gets the first one's answer."""
@@ -82,11 +91,12 @@ class Bank:
     calls: int = 0
     replays: int = 0
     errors: int = 0
+    reversal_calls: int = 0
 
     def reset(self) -> None:
         self.controls = Controls()
         self.keys.clear()
-        self.calls = self.replays = self.errors = 0
+        self.calls = self.replays = self.errors = self.reversal_calls = 0
 
 
 def create_bank_app(bank: Bank | None = None) -> FastAPI:
@@ -104,16 +114,25 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         except ValidationError as exc:
             return JSONResponse({"error": f"invalid: {exc.error_count()} error(s)"}, 422)
         bank.calls += 1
-        state = bank.keys.setdefault(
-            idempotency_key,
-            KeyState(merchant_id=body.merchantId, reference=body.reference),
-        )
+        state = bank.keys.setdefault(idempotency_key, KeyState())  # or made by a reversal
         state.calls += 1
         state.amount_minor = body.amountMinor
+        state.merchant_id, state.reference = body.merchantId, body.reference
         async with state.lock:
             return await _decide(bank, state, body, idempotency_key)
 
     app.add_route("/v1/authorizations", authorize, methods=["POST"])
+
+    @app.post("/v1/authorizations/{key}/reversal")
+    async def reverse(key: str) -> JSONResponse:
+        """Never waits for the key's lock: a reversal must reach an authorization in flight."""
+        bank.reversal_calls += 1
+        if bank.controls.outage:
+            bank.errors += 1
+            return JSONResponse({"error": "unavailable"}, status_code=503)
+        state = bank.keys.setdefault(key, KeyState())
+        state.reversed = True
+        return JSONResponse({"idempotencyKey": key, "reversed": True, "approved": _approved(state)})
 
     @app.get("/v1/authorizations/{key}")
     async def lookup(key: str) -> JSONResponse:
@@ -121,7 +140,13 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
         if state is None:
             return JSONResponse({"error": "unknown key"}, status_code=404)
         return JSONResponse(
-            {"calls": state.calls, "decisions": state.decisions, "decision": state.decision}
+            {
+                "calls": state.calls,
+                "decisions": state.decisions,
+                "decision": _answer(state),
+                "approved": _approved(state),
+                "reversed": state.reversed,
+            }
         )
 
     @app.get("/v1/authorizations")
@@ -135,7 +160,8 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
                     "calls": st.calls,
                     "reference": st.reference,
                     "amountMinor": st.amount_minor,
-                    "approved": bool(st.decision and st.decision["approved"]),
+                    "approved": _approved(st),
+                    "reversed": st.reversed,
                     "decided": st.decision is not None,
                 }
                 for key, st in bank.keys.items()
@@ -166,6 +192,9 @@ def create_bank_app(bank: Bank | None = None) -> FastAPI:
             "errors": bank.errors,
             "approved": sum(1 for d in decided if d["approved"]),
             "declined": sum(1 for d in decided if not d["approved"]),
+            "reversals": sum(1 for s in bank.keys.values() if s.reversed),
+            "reversalCalls": bank.reversal_calls,
+            "charged": sum(1 for s in bank.keys.values() if _approved(s) and not s.reversed),
         }
 
     return app
@@ -176,14 +205,12 @@ async def _decide(
 ) -> JSONResponse:
     if state.decision is not None:
         bank.replays += 1
-        return JSONResponse(state.decision, headers={"Idempotent-Replayed": "true"})
+        return JSONResponse(_answer(state), headers={"Idempotent-Replayed": "true"})
     if bank.controls.latencyMs:
         await asyncio.sleep(bank.controls.latencyMs / 1000)
     number = body.card.number
-    if number == NEVER_ANSWERS:  # a bank that never decides: no late approval either
-        await asyncio.sleep(HANG_S)
-        bank.errors += 1
-        return JSONResponse({"error": "timed out upstream"}, status_code=504)
+    if number == LATE_APPROVAL:  # decides, but only after the gateway stopped waiting
+        await asyncio.sleep(LATE_S)
     unavailable = (
         bank.controls.outage
         or (number == FLAKY_TWICE and state.calls <= 2)
@@ -200,7 +227,18 @@ async def _decide(
         "idempotencyKey": idempotency_key,
     }
     state.decisions += 1
-    return JSONResponse(state.decision)
+    return JSONResponse(_answer(state))
+
+
+def _approved(state: KeyState) -> bool:
+    return bool(state.decision and state.decision["approved"])
+
+
+def _answer(state: KeyState) -> dict[str, Any] | None:
+    """The decision as the bank answers it now: with whether it was reversed since."""
+    if state.decision is None:
+        return None
+    return {**state.decision, "reversed": state.reversed}
 
 
 def serve(host: str, port: int) -> None:

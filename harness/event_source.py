@@ -13,8 +13,11 @@ imports the handler once, polls a batch, hands it over in Lambda's event shape, 
 - never has two batches of one partition in flight (one batch at a time per worker, and a
   partition belongs to one worker of the group).
 
-`run_workers(function, n)` keeps n such processes running (a killed one is restarted), the
-way Lambda scales pollers across partitions.
+A function may have several Kafka events (ProcessFunction: its requests topic and its retry
+topic); each is its own mapping with its own consumer group and pollers, as on AWS.
+`run_workers(function, n)` keeps n such processes running per mapping (at most the event's
+ProvisionedPollerConfig.MaximumPollers; a killed one is restarted), the way Lambda scales
+pollers across partitions.
 
 Not emulated: the 6 MB payload cap, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
 killing a handler that overruns the function timeout.
@@ -60,18 +63,41 @@ class MappingSpec:
     max_retries: int
     report_item_failures: bool
     on_failure_topic: str | None
+    event: str = ""
+    """The event's name in template.yaml."""
+    max_pollers: int = 1_000
 
 
-def mapping_spec(function: str, overrides: dict[str, str] | None = None) -> MappingSpec:
-    """The function's (single) Kafka event in template.yaml, resolved."""
+def mapping_spec(
+    function: str, overrides: dict[str, str] | None = None, event: str | None = None
+) -> MappingSpec:
+    """One of the function's Kafka events in template.yaml, resolved: the one named, or the
+    first one."""
+    specs = mapping_specs(function, overrides)
+    for spec in specs:
+        if event is None or spec.event == event:
+            return spec
+    raise TemplateError(f"{function} has no Kafka event {event!r}")
+
+
+def mapping_specs(function: str, overrides: dict[str, str] | None = None) -> list[MappingSpec]:
+    """Every Kafka event of the function in template.yaml, resolved, in template order."""
     t = project_template()
     props = t.functions().get(function)
     if props is None:
         raise TemplateError(f"no function {function!r} in template.yaml")
-    events = [e for e in (props.get("Events") or {}).values() if e.get("Type") in _KAFKA_EVENTS]
-    if len(events) != 1:
-        raise TemplateError(f"{function} needs exactly one Kafka event, has {len(events)}")
-    p = events[0].get("Properties") or {}
+    events = {
+        name: e for name, e in (props.get("Events") or {}).items() if e.get("Type") in _KAFKA_EVENTS
+    }
+    if not events:
+        raise TemplateError(f"{function} has no Kafka event")
+    return [_spec(t, function, name, e, overrides) for name, e in events.items()]
+
+
+def _spec(
+    t: Any, function: str, name: str, e: dict[str, Any], overrides: dict[str, str] | None
+) -> MappingSpec:
+    p = e.get("Properties") or {}
     destination = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     destination = t.resolve(destination, overrides) if destination is not None else None
     if destination is not None and not str(destination).startswith("kafka://"):
@@ -79,8 +105,10 @@ def mapping_spec(function: str, overrides: dict[str, str] | None = None) -> Mapp
     topics = t.resolve(p.get("Topics") or [], overrides)
     if len(topics) != 1:
         raise TemplateError(f"{function}: a Kafka event has exactly one topic")
+    pollers = (p.get("ProvisionedPollerConfig") or {}).get("MaximumPollers", 1_000)
     return MappingSpec(
         function=function,
+        event=name,
         topic=str(topics[0]),
         group=str(t.resolve(p.get("ConsumerGroupId") or f"{function}-mapping", overrides)),
         batch_size=int(p.get("BatchSize", 100)),
@@ -89,6 +117,7 @@ def mapping_spec(function: str, overrides: dict[str, str] | None = None) -> Mapp
         max_retries=int(p.get("MaximumRetryAttempts", -1)),
         report_item_failures="ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
         on_failure_topic=str(destination).removeprefix("kafka://") if destination else None,
+        max_pollers=int(pollers),
     )
 
 
@@ -306,7 +335,7 @@ def _item_failures(result: Any, pending: Sequence[KafkaRecord]) -> dict[tuple[st
 # -- processes -------------------------------------------------------------------------
 
 
-def worker_main(function: str, infra: InfraSettings, index: int, parent: int) -> None:
+def worker_main(function: str, event: str, infra: InfraSettings, index: int, parent: int) -> None:
     """One poller process: the function's environment, its handler, until SIGTERM or until
     its supervisor is gone (an orphaned poller would keep consuming)."""
     die_with_parent(parent)
@@ -320,17 +349,22 @@ def worker_main(function: str, infra: InfraSettings, index: int, parent: int) ->
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    spec = mapping_spec(function)
+    spec = mapping_spec(function, event=event)
     handler = load_handler(function_spec(function).handler)
     log.info("poller started", extra={"function": function, "worker": index, "topic": spec.topic})
     Poller(spec, infra.kafka_bootstrap, handler).run(lambda: stopping or os.getppid() != parent)
 
 
 def run_workers(function: str, workers: int, infra: InfraSettings) -> None:
-    """Keep `workers` pollers running until SIGTERM/SIGINT; restart any that dies."""
-    mapping_spec(function)  # fail fast on a bad template, before starting anything
+    """Keep `workers` pollers per mapping running until SIGTERM/SIGINT; restart any that
+    dies."""
+    slots = [  # fails fast on a bad template, before starting anything
+        (spec.event, i)
+        for spec in mapping_specs(function)
+        for i in range(min(workers, spec.max_pollers))
+    ]
     ctx = multiprocessing.get_context("spawn")
-    procs: dict[int, multiprocessing.process.BaseProcess] = {}
+    procs: dict[tuple[str, int], multiprocessing.process.BaseProcess] = {}
     stopping = False
 
     def stop(_sig: int, _frame: Any) -> None:
@@ -340,17 +374,21 @@ def run_workers(function: str, workers: int, infra: InfraSettings) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while not stopping:
-        for i in range(workers):
-            proc = procs.get(i)
+        for event, i in slots:
+            proc = procs.get((event, i))
             if proc is None or not proc.is_alive():
                 if proc is not None:
                     log.warning(
-                        "poller died, restarting", extra={"worker": i, "exitcode": proc.exitcode}
+                        "poller died, restarting",
+                        extra={"event": event, "worker": i, "exitcode": proc.exitcode},
                     )
-                procs[i] = ctx.Process(
-                    target=worker_main, args=(function, infra, i, os.getpid()), daemon=False
+                proc = ctx.Process(
+                    target=worker_main,
+                    args=(function, event, infra, i, os.getpid()),
+                    daemon=False,
                 )
-                procs[i].start()
+                procs[(event, i)] = proc
+                proc.start()
         time.sleep(0.5)
     for proc in procs.values():
         if proc.is_alive() and proc.pid is not None:

@@ -21,7 +21,7 @@ from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import PAYMENT_CLAIMS, PAYMENT_OUTCOMES
 from common.adapters.mongo_webhook_deliveries import DELIVERIES, DUE
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
-from harness.event_source import mapping_spec
+from harness.event_source import mapping_specs
 from harness.infra.settings import InfraSettings
 from harness.local_env import function_env
 from harness.template import project_template
@@ -82,8 +82,8 @@ def consumers() -> dict[str, tuple[str, str]]:
     for function, spec in project_template().functions().items():
         events = spec.get("Events") or {}
         if any(e.get("Type") == "SelfManagedKafka" for e in events.values()):
-            m = mapping_spec(function)
-            out[m.topic] = (function, m.group)
+            for m in mapping_specs(function):
+                out[m.topic] = (function, m.group)
     return out
 
 

@@ -18,6 +18,9 @@ SCHEDULE_EVERY_S = 2.0
 the first retry (5 s after the first attempt) is not held up for a minute. Its query reads
 only the due-index (webhook_due: deliveries waiting for a retry), so a run costs the same at
 1,000 and 20,000 payments (docs/benchmarks/, "Reads do not grow with the store")."""
+REVERSALS_EVERY_S = 5.0
+"""template.yaml's rate(1 minute), sooner locally: a reversal the bank could not take is sent
+again within seconds of the bank answering again (tests wait for it)."""
 WORKERS = 2
 
 
@@ -102,6 +105,23 @@ def components(s: InfraSettings) -> list[Component]:
             ),
             None,
             f"Schedule → NotifyFunction every {SCHEDULE_EVERY_S:g} s (due webhook retries)",
+        ),
+        Component(
+            ManagedProcess(
+                "reversals",
+                [
+                    py,
+                    "-m",
+                    "harness",
+                    "schedule",
+                    "ProcessFunction",
+                    "--every",
+                    str(REVERSALS_EVERY_S),
+                ],
+                s.run_dir,
+            ),
+            None,
+            f"Schedule → ProcessFunction every {REVERSALS_EVERY_S:g} s (unacknowledged reversals)",
         ),
         Component(
             ManagedProcess(

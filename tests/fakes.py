@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
+import pybreaker
+
 from common.domain.errors import BankUnavailableError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentRecord
@@ -28,6 +30,7 @@ from common.domain.ports import (
     LedgerEntry,
     Merchant,
     OutgoingMessage,
+    PendingReversal,
     StoredResponse,
 )
 from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
@@ -268,6 +271,9 @@ class FakePaymentLedger:
         self.claims: dict[str, datetime] = {}
         self.attempt_records: dict[str, list[tuple[BankAttempt, ...]]] = {}
         self.outcomes: dict[str, PaymentProcessed] = {}
+        self.reversals: dict[str, datetime] = {}
+        self.reversal_acks: dict[str, datetime] = {}
+        self.reversals_due: dict[str, tuple[datetime, PendingReversal]] = {}
 
     def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
         return [self._claim(r.transaction_id, now) for r in requests]
@@ -291,6 +297,30 @@ class FakePaymentLedger:
     ) -> list[PaymentProcessed]:
         return [self.outcomes.setdefault(e.transaction_id, e) for _entry, e in decided]
 
+    def request_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+        for r in reversals:
+            if r.transaction_id not in self.reversals:
+                self.reversals[r.transaction_id] = r.requested_at
+                pending = PendingReversal(r.transaction_id, r.requested_at)
+                self.reversals_due[r.transaction_id] = (due, pending)
+
+    def acknowledge_reversals(self, transaction_ids: Sequence[str], at: datetime) -> None:
+        for tx in transaction_ids:
+            self.reversal_acks.setdefault(tx, at)
+            self.reversals_due.pop(tx, None)
+
+    def due_reversals(self, now: datetime, limit: int) -> list[PendingReversal]:
+        due = sorted((x for x in self.reversals_due.values() if x[0] <= now), key=lambda x: x[0])
+        return [r for _d, r in due[:limit]]
+
+    def postpone_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+        for r in reversals:
+            if r.transaction_id in self.reversals_due:
+                self.reversals_due[r.transaction_id] = (due, replace(r, tries=r.tries + 1))
+
+    def pending_reversals(self) -> int:
+        return len(self.reversals_due)
+
 
 class FakeBank:
     """ResilientBank over the bank simulator, in memory: DESIGN.md §5's declining cards, an
@@ -305,8 +335,11 @@ class FakeBank:
 
     def __init__(self) -> None:
         self.down = False
+        self.silent = False
+        """Calls time out: the bank may have authorized them (a reversal is owed)."""
         self.decisions: dict[str, BankDecision] = {}
         self.calls: dict[str, int] = {}
+        self.reversed: set[str] = set()
 
     def authorize(
         self,
@@ -316,16 +349,84 @@ class FakeBank:
     ) -> BankDecision:
         tx = request.transaction_id
         self.calls[tx] = self.calls.get(tx, 0) + 1
-        if self.down:
-            on_attempt(BankAttempt(datetime.now(UTC), 0.0, "unavailable", "HTTP 503"))
+        if self.down or self.silent:
+            detail = "timeout" if self.silent else "HTTP 503"
+            on_attempt(BankAttempt(datetime.now(UTC), 0.0, "unavailable", detail))
             raise BankUnavailableError(1, breaker_open=False)
         if tx not in self.decisions:
             code = self.DECLINES.get(request.card_number)
             self.decisions[tx] = BankDecision(code is None, code, f"auth_{len(self.decisions)}")
-        decision = self.decisions[tx]
+        decision = replace(self.decisions[tx], reversed=tx in self.reversed)
         result = "approved" if decision.approved else "declined"
         on_attempt(BankAttempt(datetime.now(UTC), 0.0, result, decision.decline_code))
         return decision
 
     def inquire(self, transaction_id: str, wait_s: float) -> BankDecision | None:
-        return None if self.down else self.decisions.get(transaction_id)
+        if self.down or transaction_id not in self.decisions:
+            return None
+        return replace(self.decisions[transaction_id], reversed=transaction_id in self.reversed)
+
+    def reverse(self, transaction_id: str) -> bool:
+        if self.down:
+            return False
+        self.reversed.add(transaction_id)
+        return True
+
+
+class FakeBreakerStorage(pybreaker.CircuitMemoryStorage):
+    """SharedBreakerStorage in memory (one process): the window of call results, the move to
+    half-open and its probes (contract-tested beside it in
+    tests/integration/test_breaker_storage.py)."""
+
+    def __init__(self, sampling_s: int = 30, wall: Callable[[], float] = time.time) -> None:
+        super().__init__(pybreaker.STATE_CLOSED)
+        self._sampling_s = sampling_s
+        self._wall = wall
+        self._calls: list[tuple[int, bool]] = []
+        self._since = 0
+        self._probes = 0
+        self.window: tuple[int, int] = (0, 0)
+
+    def _now(self) -> int:
+        return int(self._wall())
+
+    def _count(self) -> tuple[int, int]:
+        start = max(self._now() - self._sampling_s + 1, self._since)
+        kept = [failed for at, failed in self._calls if at >= start]
+        self.window = (len(kept), sum(kept))
+        return self.window
+
+    def increment_counter(self) -> None:
+        self._calls.append((self._now(), True))
+        self._count()
+
+    def reset_counter(self) -> None:
+        self._calls.append((self._now(), False))
+        self._count()
+
+    def clear_window(self) -> None:
+        self._since = self._now()
+        self._calls = [(at, f) for at, f in self._calls if at != self._since]
+        self.window = (0, 0)
+
+    def read_window(self) -> tuple[int, int]:
+        return self._count()
+
+    @property
+    def counter(self) -> int:
+        return self._count()[1]
+
+    def begin_half_open(self, break_s: float) -> str:
+        if self.state != pybreaker.STATE_OPEN:
+            return self.state
+        opened = self.opened_at
+        if opened is not None and int(self._wall()) < int(opened.timestamp()) + break_s:
+            return pybreaker.STATE_OPEN
+        self.state, self._probes = pybreaker.STATE_HALF_OPEN, 0
+        return self.state
+
+    def take_probe(self, probes: int) -> bool:
+        if self.state != pybreaker.STATE_HALF_OPEN:
+            return False
+        self._probes += 1
+        return self._probes <= probes

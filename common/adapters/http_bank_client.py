@@ -69,6 +69,13 @@ class HttpBankClient:
         found = found.get("decision") if isinstance(found, dict) else None
         return None if found is None else _decision(found)
 
+    def reverse(self, transaction_id: str, timeout_s: float) -> None:
+        status, _data = self._call("POST", f"{self._path}/{transaction_id}/reversal", timeout_s)
+        if status >= 500 or status == 429:
+            raise TransientError("bank", f"reversal: HTTP {status}")
+        if status >= 400:
+            raise PermanentError(f"bank refused the reversal: HTTP {status}")
+
     def _call(
         self,
         method: str,
@@ -105,15 +112,19 @@ def _decision(data: object) -> BankDecision:
     """A decision document of the bank, or TransientError if it is not one."""
     if not isinstance(data, dict):
         raise TransientError("bank", "unreadable answer")
-    approved, code, auth_id = (
+    approved, code, auth_id, reversed_ = (
         data.get("approved"),
         data.get("declineCode"),
         data.get("authorizationId"),
+        data.get("reversed", False),
     )
     if (
         not isinstance(approved, bool)
         or not isinstance(auth_id, str)
         or not (code is None or isinstance(code, str))
+        or not isinstance(reversed_, bool)
     ):
         raise TransientError("bank", "answer of unexpected types")
-    return BankDecision(approved=approved, decline_code=code, authorization_id=auth_id)
+    return BankDecision(
+        approved=approved, decline_code=code, authorization_id=auth_id, reversed=reversed_
+    )

@@ -14,6 +14,14 @@ payment_outcomes  _id = transaction id. The decision: status, decline code or fa
                   before it is published; a second decider's insert is refused and it
                   publishes the first one's event instead of its own.
 
+payment_reversals _id = transaction id. The gateway reversed the authorization of a payment it
+                  reported `failed` with an attempt in doubt (requestedAt).
+reversal_acks     _id = transaction id. The bank confirmed that reversal (acknowledgedAt).
+reversals_due     _id = transaction id. A projection, not a fact: the reversals still to be
+                  confirmed and when to try next (dueAt, tries); deleted once acknowledged,
+                  rebuilt from the two above if lost. Nothing is decided by reading it: a
+                  reversal repeated is harmless.
+
 The claims of one batch go to the database together, and so do its outcomes (one unordered
 insert_many each: common/adapters/mongo_inserts.py). Every read is by `_id`. The read side
 (mongo_payment_reader.py) composes a payment from the same three.
@@ -25,16 +33,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pymongo import ASCENDING
 from pymongo.database import Database
 
+from common.adapters.mongo_connection import mongo_errors
 from common.adapters.mongo_inserts import find_by_id, find_chain, insert_new
 from common.domain.errors import TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested, parse_event
-from common.domain.ports import BankAttempt, LedgerEntry
+from common.domain.ports import BankAttempt, LedgerEntry, PendingReversal
 
 PAYMENT_CLAIMS = "payment_claims"
 PAYMENT_OUTCOMES = "payment_outcomes"
 BANK_ATTEMPTS = "bank_attempts"
+PAYMENT_REVERSALS = "payment_reversals"
+REVERSAL_ACKS = "reversal_acks"
+REVERSALS_DUE = "reversals_due"
 
 _RACES = 5
 """How many numbers a record of attempts tries when concurrent deciders take them."""
@@ -45,6 +58,9 @@ class MongoPaymentLedger:
         self._claims = db[PAYMENT_CLAIMS]
         self._outcomes = db[PAYMENT_OUTCOMES]
         self._attempts = db[BANK_ATTEMPTS]
+        self._reversals = db[PAYMENT_REVERSALS]
+        self._reversal_acks = db[REVERSAL_ACKS]
+        self._reversals_due = db[REVERSALS_DUE]
 
     def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
         taken = insert_new(self._claims, [claim_document(r, now) for r in requests])
@@ -87,6 +103,47 @@ class MongoPaymentLedger:
             self._recorded_before(e.transaction_id) if i in taken else e
             for i, (_entry, e) in enumerate(decided)
         ]
+
+    def request_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+        facts = [{"_id": r.transaction_id, "requestedAt": r.requested_at} for r in reversals]
+        taken = insert_new(self._reversals, facts)
+        fresh = [r for i, r in enumerate(reversals) if i not in taken]
+        insert_new(
+            self._reversals_due,
+            [
+                {"_id": r.transaction_id, "requestedAt": r.requested_at, "dueAt": due, "tries": 0}
+                for r in fresh
+            ],
+        )
+
+    def acknowledge_reversals(self, transaction_ids: Sequence[str], at: datetime) -> None:
+        if not transaction_ids:
+            return
+        insert_new(
+            self._reversal_acks, [{"_id": tx, "acknowledgedAt": at} for tx in transaction_ids]
+        )
+        with mongo_errors():
+            self._reversals_due.delete_many({"_id": {"$in": list(transaction_ids)}})
+
+    def due_reversals(self, now: datetime, limit: int) -> list[PendingReversal]:
+        with mongo_errors():
+            docs = list(
+                self._reversals_due.find({"dueAt": {"$lte": now}})
+                .sort("dueAt", ASCENDING)
+                .limit(limit)
+            )
+        return [PendingReversal(d["_id"], d["requestedAt"], int(d.get("tries", 0))) for d in docs]
+
+    def postpone_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+        with mongo_errors():
+            for r in reversals:
+                self._reversals_due.update_one(
+                    {"_id": r.transaction_id}, {"$set": {"dueAt": due, "tries": r.tries + 1}}
+                )
+
+    def pending_reversals(self) -> int:
+        with mongo_errors():
+            return int(self._reversals_due.count_documents({}))
 
     def _recorded_before(self, tx: str) -> PaymentProcessed:
         first = find_by_id(self._outcomes, tx)

@@ -1,6 +1,7 @@
 """Payments as processing recorded them, composed from the ledger's immutable documents
-(mongo_payment_ledger.py): the claim, the outcome if there is one, and the attempts of
-invocations that decided nothing. Point lookups by `_id` only, so the cost of a read does
+(mongo_payment_ledger.py): the claim, the outcome if there is one (with the bank's
+acknowledgment of its reversal, if it owes one), and the attempts of invocations that decided
+nothing. Point lookups by `_id` only, so the cost of a read does
 not grow with the number of payments ever made.
 """
 
@@ -16,6 +17,7 @@ from common.adapters.mongo_payment_ledger import (
     BANK_ATTEMPTS,
     PAYMENT_CLAIMS,
     PAYMENT_OUTCOMES,
+    REVERSAL_ACKS,
     attempts_of,
     recorded_event,
 )
@@ -33,6 +35,7 @@ class MongoPaymentReader:
         self._claims = db[PAYMENT_CLAIMS]
         self._outcomes = db[PAYMENT_OUTCOMES]
         self._attempts = db[BANK_ATTEMPTS]
+        self._reversal_acks = db[REVERSAL_ACKS]
 
     def get(self, transaction_id: str) -> PaymentRecord | None:
         claim = find_by_id(self._claims, transaction_id)
@@ -40,7 +43,14 @@ class MongoPaymentReader:
             return None
         outcome = find_by_id(self._outcomes, transaction_id)
         if outcome is not None:  # decided: the payment as its published event tells it
-            return recorded_event(outcome).payment_record()
+            record = recorded_event(outcome).payment_record()
+            if record.reversal is None:
+                return record
+            ack = find_by_id(self._reversal_acks, transaction_id)
+            if ack is None:
+                return record
+            reversal = record.reversal.model_copy(update={"acknowledged_at": ack["acknowledgedAt"]})
+            return record.model_copy(update={"reversal": reversal})
         earlier = [a for r in find_chain(self._attempts, transaction_id) for a in r["attempts"]]
         return processing(claim, attempts_of(earlier))
 

@@ -18,6 +18,7 @@ from common.domain.payment import (
     CardSummary,
     PaymentRecord,
     PaymentStatus,
+    ReversalEntry,
     StatusEntry,
 )
 
@@ -90,6 +91,10 @@ class PaymentProcessed(Event):
     """When processing claimed it (absent in events of before the ledger kept it)."""
     bank_attempts: list[AttemptEntry] = Field(default_factory=list)
     """Every call to the bank that led to this outcome, oldest first."""
+    reversal: ReversalEntry | None = None
+    """Set on a `failed` payment with an attempt the bank may have authorized unseen: the
+    gateway reverses it (acknowledgedAt is filled in on the read side once the bank
+    confirmed)."""
 
     def payment_record(self) -> PaymentRecord:
         """The decided payment, as the read side shows it."""
@@ -114,6 +119,7 @@ class PaymentProcessed(Event):
             failure_reason=self.failure_reason,
             status_history=history,
             bank_attempts=self.bank_attempts,
+            reversal=self.reversal,
         )
 
 

@@ -64,6 +64,16 @@ class AttemptEntry(CamelModel):
     detail: str | None = None
 
 
+class ReversalEntry(CamelModel):
+    """The gateway's reversal of an authorization it stopped waiting for: sent to the bank
+    before the payment was reported `failed`, so a late approval takes no money."""
+
+    requested_at: datetime
+    reason: str = "bank_timeout"
+    acknowledged_at: datetime | None = None
+    """When the bank confirmed it; None while it is still being retried."""
+
+
 class PaymentRecord(CamelModel):
     """One payment as stored for the read side (Redis while pending, MongoDB from processing)."""
 
@@ -82,3 +92,4 @@ class PaymentRecord(CamelModel):
     failure_reason: str | None = None
     status_history: list[StatusEntry] = Field(default_factory=list)
     bank_attempts: list[AttemptEntry] = Field(default_factory=list)
+    reversal: ReversalEntry | None = None

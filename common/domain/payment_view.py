@@ -9,7 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from common.domain.money import Money
-from common.domain.payment import AttemptEntry, PaymentRecord, PaymentStatus, StatusEntry
+from common.domain.payment import (
+    AttemptEntry,
+    PaymentRecord,
+    PaymentStatus,
+    ReversalEntry,
+    StatusEntry,
+)
 
 
 class ViewModel(BaseModel):
@@ -38,6 +44,10 @@ class PaymentView(ViewModel):
     updated_at: datetime
     history: list[StatusEntry] = Field(description="status changes, oldest first")
     bank_attempts: list[AttemptEntry] = Field(description="every call to the bank")
+    reversal: ReversalEntry | None = Field(
+        default=None,
+        description="the gateway's reversal of an authorization it stopped waiting for",
+    )
 
     @classmethod
     def fields_of(cls, record: PaymentRecord) -> dict[str, object]:
@@ -63,6 +73,7 @@ class PaymentView(ViewModel):
             "history": record.status_history
             or [StatusEntry(status=record.status, at=record.created_at)],
             "bank_attempts": record.bank_attempts,
+            "reversal": record.reversal,
         }
 
     @classmethod

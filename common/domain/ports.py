@@ -138,6 +138,9 @@ class BankDecision:
     approved: bool
     decline_code: str | None
     authorization_id: str
+    reversed: bool = False
+    """The gateway reversed this authorization since (a timeout reversal): no money moved,
+    whatever `approved` says."""
 
 
 class Bank(Protocol):
@@ -150,6 +153,11 @@ class Bank(Protocol):
         """A status inquiry that never authorizes: the decision the bank already made for
         this idempotency key, or None (none yet, unknown key). TransientError if it cannot
         say. After a timed-out attempt the bank may have decided without us hearing it."""
+        ...
+
+    def reverse(self, transaction_id: str, timeout_s: float) -> None:
+        """Void whatever this idempotency key authorized or is still authorizing; repeating
+        it is harmless. Returns once the bank acknowledged; TransientError otherwise."""
         ...
 
 
@@ -173,6 +181,11 @@ class AuthorizingBank(Protocol):
         authorization still in flight may land); None if it says nothing. Never charges."""
         ...
 
+    def reverse(self, transaction_id: str) -> bool:
+        """Send the bank a reversal for this idempotency key: True once it acknowledged,
+        False if it could not be reached (try again later)."""
+        ...
+
 
 @dataclass(frozen=True)
 class BankAttempt:
@@ -181,6 +194,15 @@ class BankAttempt:
     result: str
     """approved | declined | unavailable | rejected | breaker_open"""
     detail: str | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """The request may have reached the bank and been authorized without an answer
+        reaching us (a timeout, a dropped connection, an unreadable answer): only a reversal
+        makes sure no money moves. A 5xx answer or a refused call decided nothing."""
+        return self.result == "unavailable" and not (
+            self.detail is None or self.detail.startswith("HTTP ") or self.detail == "circuit open"
+        )
 
 
 def attempt_entries(attempts: Sequence[BankAttempt]) -> list[AttemptEntry]:
@@ -218,6 +240,15 @@ class LedgerEntry:
         return len(self.bank_attempts)
 
 
+@dataclass(frozen=True)
+class PendingReversal:
+    """A reversal the bank has not acknowledged yet."""
+
+    transaction_id: str
+    requested_at: datetime
+    tries: int = 0
+
+
 class PaymentLedger(Protocol):
     """The append-only transaction log (DESIGN.md §8): every fact an insert against a
     deterministic `_id`, the first insert wins, nothing is updated."""
@@ -237,6 +268,27 @@ class PaymentLedger(Protocol):
         """Insert the outcomes together (each event carries every attempt that led to it);
         where one was recorded already, that one stands. The recorded events, in order:
         the ones to publish."""
+        ...
+
+    def request_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+        """Record reversals to send (an immutable fact each, and a pending entry due at
+        `due`); one recorded before stays as it was."""
+        ...
+
+    def acknowledge_reversals(self, transaction_ids: Sequence[str], at: datetime) -> None:
+        """The bank confirmed these reversals: recorded, no longer pending."""
+        ...
+
+    def due_reversals(self, now: datetime, limit: int) -> list[PendingReversal]:
+        """Pending reversals due by `now`, oldest due first."""
+        ...
+
+    def postpone_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+        """Try these again at `due` (one more try counted)."""
+        ...
+
+    def pending_reversals(self) -> int:
+        """How many reversals the bank has not acknowledged yet (the status page's count)."""
         ...
 
 

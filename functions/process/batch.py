@@ -6,11 +6,17 @@
   invocation) is reported in `batchItemFailures`, so the event source mapping redelivers it
   and everything after it on its partition; nothing is committed past unfinished work.
 - The same transaction twice in one batch (a redelivery) is processed once.
+- A record from the retry topic says when it is due (header `retryDueAt`): the batch waits
+  for it. A delay topic's records arrive in due order and wait only on each other, so this
+  holds up no payment of the main topic; one not due before the invocation ends is handed
+  back unprocessed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -19,7 +25,7 @@ from common.domain.errors import PermanentError, TransientError
 from common.domain.events import PaymentRequested, parse_event
 from common.domain.ports import EventPublisher
 from common.lambda_kafka import KafkaRecord, batch_item_failures, parse_kafka_event
-from functions.process.service import ProcessService, Result
+from functions.process.service import RETRY_DUE_HEADER, ProcessService, Result
 
 log = logging.getLogger("paygate.process")
 
@@ -32,11 +38,15 @@ def handle_batch(
     dead_letters: EventPublisher,
     dead_letter_topic: str,
     deadline: float,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, list[dict[str, dict[str, Any]]]]:
     firsts: dict[str, tuple[KafkaRecord, PaymentRequested]] = {}
     duplicates: list[tuple[KafkaRecord, str]] = []
     failed: list[KafkaRecord] = []
-    for record in parse_kafka_event(event).all_records():
+    records = list(parse_kafka_event(event).all_records())
+    records, not_due = _wait_until_due(records, deadline, sleep)
+    failed += not_due
+    for record in records:
         try:
             request = parse_event(PaymentRequested, record.value_bytes())
         except PermanentError as exc:
@@ -59,7 +69,7 @@ def handle_batch(
     failed_tx: set[str] = set()
     for (record, request), result in zip(pending, results, strict=True):
         tx = request.transaction_id
-        if result is Result.DONE:
+        if result in (Result.DONE, Result.PARKED):
             continue
         if isinstance(result, TransientError):
             log.warning(
@@ -75,3 +85,36 @@ def handle_batch(
         failed_tx.add(tx)
     failed += [record for record, tx in duplicates if tx in failed_tx]
     return batch_item_failures(failed)
+
+
+def _due_s(record: KafkaRecord) -> float:
+    """When a retry-topic record is due (time.time() seconds); 0 for any other record. A due
+    time that cannot be read counts as due now: the payment is processed, never lost."""
+    raw = record.header(RETRY_DUE_HEADER)
+    if raw is None:
+        return 0.0
+    try:
+        return int(raw) / 1000
+    except ValueError:
+        return 0.0
+
+
+def _wait_until_due(
+    records: list[KafkaRecord], deadline: float, sleep: Callable[[float], None]
+) -> tuple[list[KafkaRecord], list[KafkaRecord]]:
+    """Wait until the records are due; (due ones, ones not due before `deadline` and what
+    follows them on their partition)."""
+    latest_ok = time.time() + (deadline - time.monotonic())
+    late_from: dict[tuple[str, int], int] = {}
+    for r in records:
+        if _due_s(r) > latest_ok and (r.topic, r.partition) not in late_from:
+            late_from[(r.topic, r.partition)] = r.offset
+    due: list[KafkaRecord] = []
+    late: list[KafkaRecord] = []
+    for r in records:
+        start = late_from.get((r.topic, r.partition))
+        (late if start is not None and r.offset >= start else due).append(r)
+    wait = max((_due_s(r) for r in due), default=0.0) - time.time()
+    if wait > 0:
+        sleep(wait)
+    return due, late

@@ -9,9 +9,10 @@ import pybreaker
 from common.adapters.http_bank_client import HttpBankClient
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
+from common.adapters.ratio_breaker import BreakerPolicy, RatioCircuitBreaker
 from common.adapters.redis_breaker_storage import SharedBreakerStorage
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
-from common.adapters.resilient_bank import ResilientBank, shared_breaker
+from common.adapters.resilient_bank import ResilientBank
 from common.adapters.secrets_manager_secrets import key_material
 from common.config import ProcessSettings, process_settings
 from common.kafka_function_runtime import KafkaFunctionRuntime
@@ -29,12 +30,15 @@ class ProcessRuntime(KafkaFunctionRuntime):
         self.settings = settings
 
     @cached_property
-    def breaker(self) -> pybreaker.CircuitBreaker:
+    def breaker(self) -> RatioCircuitBreaker:
         s = self.settings
         storage = SharedBreakerStorage(
-            pybreaker.STATE_CLOSED, redis_client(s.redis_url), BANK_BREAKER_NAMESPACE
+            pybreaker.STATE_CLOSED,
+            redis_client(s.redis_url),
+            BANK_BREAKER_NAMESPACE,
+            sampling_s=s.breaker_sampling_s,
         )
-        return shared_breaker(storage, s.breaker_fail_max, s.breaker_reset_s)
+        return RatioCircuitBreaker(storage, breaker_policy(s))
 
     @cached_property
     def service(self) -> ProcessService:
@@ -55,9 +59,24 @@ class ProcessRuntime(KafkaFunctionRuntime):
             publisher=self.publisher,
             clock=SystemClock(),
             policy=ProcessPolicy(
-                s.payment_processed_topic, s.bank_retry_budget_s, s.bank_timeout_ms / 1000
+                processed_topic=s.payment_processed_topic,
+                retry_topic=s.payment_retry_topic,
+                retry_budget_s=s.bank_retry_budget_s,
+                attempt_timeout_s=s.bank_timeout_ms / 1000,
+                retry_delay_s=s.bank_retry_delay_s,
+                inquiry_wait_s=s.bank_timeout_ms / 1000,
             ),
         )
+
+
+def breaker_policy(s: ProcessSettings) -> BreakerPolicy:
+    return BreakerPolicy(
+        failure_ratio=s.breaker_failure_ratio,
+        sampling_s=s.breaker_sampling_s,
+        minimum_throughput=s.breaker_minimum_throughput,
+        break_s=s.breaker_break_s,
+        half_open_probes=s.breaker_half_open_probes,
+    )
 
 
 @cache

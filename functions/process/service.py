@@ -7,7 +7,14 @@ Exactly-once effect on at-least-once input (DESIGN.md §8):
 - the outcome is inserted against the transaction id before it is published, and what is
   published is what was recorded: a second decider's insert is refused and it publishes the
   first one's event; a redelivery of a decided payment republishes that same event and never
-  asks the bank again.
+  asks the bank again;
+- a payment the bank has not decided within one attempt leaves its batch for the retry topic
+  (a delay topic: each record says when it is due), so a silent bank holds up no one else;
+- a `failed` payment whose attempts may have been authorized unseen owes a reversal. Only the
+  decider whose `failed` outcome was recorded sends it, after recording it as a fact and before
+  publishing the failure: a decider that records `succeeded` first is never reversed, and a
+  late approval of a recorded failure is voided. An unacknowledged reversal is sent again by
+  the schedule until the bank confirms it.
 """
 
 from __future__ import annotations
@@ -18,22 +25,24 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from common.domain.errors import BankUnavailableError, PermanentError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
-from common.domain.payment import CardSummary, PaymentStatus
+from common.domain.payment import CardSummary, PaymentStatus, ReversalEntry
 from common.domain.ports import (
     AuthorizationRequest,
     AuthorizingBank,
     BankAttempt,
+    BankDecision,
     Clock,
     EventPublisher,
     LedgerEntry,
     Outcome,
     OutgoingMessage,
     PaymentLedger,
+    PendingReversal,
     attempt_entries,
 )
 from common.inline_executor import InlineExecutor
@@ -47,19 +56,42 @@ _PROCESSED_NS = uuid.UUID("6f1d3c3e-1b7a-4f7e-9a0e-5c2d1e0b9a11")
 
 class Result(Enum):
     DONE = "done"
+    PARKED = "parked"
+    """No decision within one attempt and budget left: the payment waits on the retry topic
+    (its record there says when it is due); the record in hand is finished."""
     RETRY_LATER = "retry_later"
-    """No decision yet and the payment's budget is not spent: hand the record back."""
+    """No decision and it could not be parked: hand the record back."""
+
+
+RETRY_DUE_HEADER = "retryDueAt"
+"""Header of a record on the retry topic: when it is due, in epoch milliseconds."""
 
 
 @dataclass(frozen=True)
 class ProcessPolicy:
     processed_topic: str
+    retry_topic: str
     retry_budget_s: float
     """How long a payment may wait for a bank decision, from its claim, before `failed`."""
+    attempt_timeout_s: float = 2.0
+    """The time one pass gives one payment (BANK_TIMEOUT_MS): a payment the bank has not
+    decided by then leaves its batch for the retry topic."""
+    retry_delay_s: float = 1.0
+    """How long a parked payment waits on the retry topic before its next pass."""
     inquiry_wait_s: float = 2.0
     """Once the budget is spent after a timeout: how long to keep asking the bank whether
     it decided anyway (about one attempt's timeout, the time an authorization in flight
     at the bank may still take)."""
+    reversal_retry_s: float = 10.0
+    """How long an unacknowledged reversal waits before it is sent again."""
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass made of one payment."""
+
+    event: PaymentProcessed | None = None
+    park_until: datetime | None = None
 
 
 class ProcessService:
@@ -93,12 +125,18 @@ class ProcessService:
         invocation_deadline: float,
         executor: Executor,
     ) -> list[Result | Exception]:
-        """A batch of distinct payments, in three round trips to the ledger and one flush of
-        publishes: the claims (one insert_many), the bank decisions (concurrently), the
-        outcomes (one insert_many), then every PaymentProcessed at once. A crash between
-        recording and publishing is repaired by the redelivery, which finds the recorded
-        outcome and publishes it (the same event, same eventId). Per payment: DONE,
-        RETRY_LATER, or the exception that stopped it (its record is handed back)."""
+        """A batch of distinct payments, each given one attempt's time at most:
+        1. the claims (one insert_many);
+        2. the bank, concurrently: a payment undecided after one attempt (or refused by an
+           open breaker) with budget left is parked on the retry topic; its budget spent,
+           it is `failed`, with a reversal owed if an attempt may have been authorized;
+        3. the outcomes (one insert_many; where another decider's stands, that one is
+           published); the reversals the recorded outcomes owe are recorded, then sent;
+        4. every PaymentProcessed and every parked record at once.
+        A crash between recording and publishing is repaired by the redelivery, which finds
+        the recorded outcome and publishes it (the same event, same eventId). Per payment:
+        DONE, PARKED, RETRY_LATER, or the exception that stopped it (its record is handed
+        back)."""
         if not requests:
             return []
         results: list[Result | Exception] = [Result.DONE] * len(requests)
@@ -106,20 +144,21 @@ class ProcessService:
         to_publish = [(i, e.recorded) for i, e in enumerate(entries) if e.recorded is not None]
         undecided = [i for i, e in enumerate(entries) if e.recorded is None]
         futures = {
-            i: executor.submit(self._decide_one, requests[i], entries[i], invocation_deadline)
+            i: executor.submit(self._pass_one, requests[i], entries[i], invocation_deadline)
             for i in undecided
         }
         decided: list[tuple[int, PaymentProcessed]] = []
+        parked: list[tuple[int, datetime]] = []
         for i, future in futures.items():
             try:
-                event = future.result()
+                outcome = future.result()
             except Exception as exc:
                 results[i] = exc
                 continue
-            if event is None:
-                results[i] = Result.RETRY_LATER
-            else:
-                decided.append((i, event))
+            if outcome.event is not None:
+                decided.append((i, outcome.event))
+            elif outcome.park_until is not None:
+                parked.append((i, outcome.park_until))
         try:
             recorded = self._ledger.record_outcomes([(entries[i], e) for i, e in decided])
         except TransientError as exc:
@@ -127,24 +166,113 @@ class ProcessService:
                 results[i] = exc
         else:
             to_publish += [(i, r) for (i, _e), r in zip(decided, recorded, strict=True)]
-        errors = self._publish_all(to_publish, requests)
-        for (i, _event), error in zip(to_publish, errors, strict=True):
-            if error is not None:
-                results[i] = error
+        to_publish = self._reverse_owed(to_publish, results, executor)
+        self._publish(to_publish, parked, requests, results)
         return results
 
-    def _decide_one(
+    def _publish(
+        self,
+        to_publish: Sequence[tuple[int, PaymentProcessed]],
+        parked: Sequence[tuple[int, datetime]],
+        requests: Sequence[PaymentRequested],
+        results: list[Result | Exception],
+    ) -> None:
+        """Every outcome and every parked payment in one flush; the results updated."""
+        messages = [self._processed_message(e, requests[i]) for i, e in to_publish]
+        messages += [self._parked_message(requests[i], due) for i, due in parked]
+        errors = self._publisher.publish_all(messages)
+        for (i, e), error in zip(to_publish, errors[: len(to_publish)], strict=True):
+            if error is None:
+                log.info(
+                    "payment processed",
+                    extra={"transactionId": e.transaction_id, "status": e.status},
+                )
+            else:
+                results[i] = error
+        for (i, due), error in zip(parked, errors[len(to_publish) :], strict=True):
+            results[i] = Result.PARKED if error is None else error
+            if error is None:
+                log.info(
+                    "payment parked on the retry topic",
+                    extra={"transactionId": requests[i].transaction_id, "dueAt": due.isoformat()},
+                )
+
+    def _reverse_owed(
+        self,
+        to_publish: list[tuple[int, PaymentProcessed]],
+        results: list[Result | Exception],
+        executor: Executor,
+    ) -> list[tuple[int, PaymentProcessed]]:
+        """Record and send the reversals the recorded outcomes owe (a redelivered one too:
+        a crash may have come between its outcome and its reversal). What is still to be
+        published: an outcome whose reversal could not be recorded is handed back."""
+        owed = [(i, e) for i, e in to_publish if e.reversal is not None]
+        if not owed:
+            return to_publish
+        now = self._clock.now()
+        pending = [
+            PendingReversal(e.transaction_id, e.reversal.requested_at)
+            for _i, e in owed
+            if e.reversal is not None
+        ]
+        try:
+            self._ledger.request_reversals(
+                pending, now + timedelta(seconds=self._policy.reversal_retry_s)
+            )
+        except TransientError as exc:
+            for i, _e in owed:
+                results[i] = exc
+            held = {i for i, _e in owed}
+            return [(i, e) for i, e in to_publish if i not in held]
+        self.send_reversals(pending, executor)
+        return to_publish
+
+    def send_reversals(self, pending: Sequence[PendingReversal], executor: Executor) -> int:
+        """Send each reversal to the bank (concurrently); record those it acknowledged and
+        postpone the others. How many were acknowledged."""
+        if not pending:
+            return 0
+        answers = list(executor.map(lambda r: self._bank.reverse(r.transaction_id), pending))
+        now = self._clock.now()
+        acked = [r.transaction_id for r, ok in zip(pending, answers, strict=True) if ok]
+        later = [r for r, ok in zip(pending, answers, strict=True) if not ok]
+        try:
+            self._ledger.acknowledge_reversals(acked, now)
+            if later:
+                retry_at = now + timedelta(seconds=self._policy.reversal_retry_s)
+                self._ledger.postpone_reversals(later, retry_at)
+        except TransientError as exc:  # pending stays pending: sent again, harmlessly
+            log.warning("reversal state not recorded", extra={"reason": str(exc)})
+        for r in later:
+            log.warning(
+                "reversal not acknowledged, will be sent again",
+                extra={"transactionId": r.transaction_id},
+            )
+        return len(acked)
+
+    def reverse_due(self, executor: Executor, limit: int) -> tuple[int, int]:
+        """The schedule's run: send the pending reversals that are due. (due, acknowledged)."""
+        due = self._ledger.due_reversals(self._clock.now(), limit)
+        return len(due), self.send_reversals(due, executor)
+
+    def _pass_one(
         self, request: PaymentRequested, entry: LedgerEntry, invocation_deadline: float
-    ) -> PaymentProcessed | None:
-        """The outcome's event, or None (its attempts recorded) if the bank has not decided
-        and the budget is not spent."""
+    ) -> _Pass:
+        """One pass: the outcome's event, or when to look again (its attempts recorded)."""
         attempts: list[BankAttempt] = []
-        decided = self._decide(request, entry, invocation_deadline, attempts.append)
-        if decided is None:
+
+        def every() -> list[BankAttempt]:
+            return [*entry.bank_attempts, *attempts]
+
+        decided = self._decide(request, entry, invocation_deadline, attempts.append, every)
+        if isinstance(decided, datetime):
             self._ledger.record_attempts(entry, attempts)
-            return None
-        every = [*entry.bank_attempts, *attempts]
-        return processed_event(request, decided, every, entry.claimed_at, self._clock.now())
+            return _Pass(park_until=decided)
+        now = self._clock.now()
+        event = processed_event(request, decided, every(), entry.claimed_at, now)
+        if decided.status is PaymentStatus.FAILED and any(a.in_doubt for a in every()):
+            event = event.model_copy(update={"reversal": ReversalEntry(requested_at=now)})
+        return _Pass(event=event)
 
     def _decide(
         self,
@@ -152,16 +280,22 @@ class ProcessService:
         entry: LedgerEntry,
         invocation_deadline: float,
         on_attempt: Callable[[BankAttempt], None],
-    ) -> Outcome | None:
+        attempts: Callable[[], list[BankAttempt]],
+    ) -> Outcome | datetime:
+        """The outcome, or when to try again (budget left, no decision in this pass)."""
         tx = request.transaction_id
         try:
             number = self._vault.reveal(request.card.token, tx)
         except SealedBoxError:
             log.error("card token does not open", extra={"transactionId": tx})
             return Outcome(PaymentStatus.FAILED, failure_reason="invalid_card_token")
-        budget_left = self._policy.retry_budget_s - _age_s(entry.claimed_at, self._clock.now())
-        budget_deadline = time.monotonic() + max(0.0, budget_left)
-        deadline = min(budget_deadline, invocation_deadline)
+        now = self._clock.now()
+        budget_left = self._policy.retry_budget_s - _age_s(entry.claimed_at, now)
+        started = time.monotonic()
+        budget_deadline = started + max(0.0, budget_left)
+        deadline = min(
+            budget_deadline, invocation_deadline, started + self._policy.attempt_timeout_s
+        )
         auth = AuthorizationRequest(
             transaction_id=tx,
             merchant_id=request.merchant_id,
@@ -175,51 +309,66 @@ class ProcessService:
         try:
             decision = self._bank.authorize(auth, deadline, on_attempt)
         except BankUnavailableError:
-            if budget_deadline > invocation_deadline and time.monotonic() < budget_deadline:
-                return None  # the invocation ends before the budget does: try again later
-            # Never `failed` while the bank may have approved: ask what it decided first, even
-            # when the breaker refused the last attempt (an earlier one may have timed out).
-            late = self._bank.inquire(tx, self._policy.inquiry_wait_s)
+            left = budget_deadline - time.monotonic()
+            if left > 0:  # budget left: wait on the retry topic, not in this batch
+                wait = min(self._policy.retry_delay_s, left)
+                return self._clock.now() + timedelta(seconds=wait)
+            late = self._inquire(tx, attempts(), on_attempt)
             if late is None:
                 return Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
-            on_attempt(
-                BankAttempt(
-                    self._clock.now(), 0.0, "approved" if late.approved else "declined", "inquiry"
-                )
-            )
             decision = late
         except PermanentError as exc:
             log.warning("bank refused the request", extra={"transactionId": tx, "reason": str(exc)})
             return Outcome(PaymentStatus.FAILED, failure_reason="bank_rejected")
-        if decision.approved:
-            return Outcome(PaymentStatus.SUCCEEDED, bank_reference=decision.authorization_id)
-        return Outcome(
-            PaymentStatus.DECLINED,
-            decline_code=decision.decline_code or "card_declined",
-            bank_reference=decision.authorization_id,
+        return outcome_of(decision)
+
+    def _inquire(
+        self,
+        tx: str,
+        attempts: Sequence[BankAttempt],
+        on_attempt: Callable[[BankAttempt], None],
+    ) -> BankDecision | None:
+        """The budget is spent. Never `failed` while the bank may have approved: if an attempt
+        is in doubt, ask what it decided (an authorization in flight may still land)."""
+        if not any(a.in_doubt for a in attempts):
+            return None
+        late = self._bank.inquire(tx, self._policy.inquiry_wait_s)
+        if late is not None:
+            result = "approved" if late.approved else "declined"
+            on_attempt(BankAttempt(self._clock.now(), 0.0, result, "inquiry"))
+        return late
+
+    def _processed_message(
+        self, event: PaymentProcessed, request: PaymentRequested
+    ) -> OutgoingMessage:
+        return OutgoingMessage(
+            self._policy.processed_topic,
+            event.transaction_id,
+            event.to_json(),
+            event.headers(request.event_id),
         )
 
-    def _publish_all(
-        self,
-        events: Sequence[tuple[int, PaymentProcessed]],
-        requests: Sequence[PaymentRequested],
-    ) -> list[TransientError | None]:
-        topic = self._policy.processed_topic
-        errors = self._publisher.publish_all(
-            [
-                OutgoingMessage(
-                    topic, e.transaction_id, e.to_json(), e.headers(requests[i].event_id)
-                )
-                for i, e in events
-            ]
+    def _parked_message(self, request: PaymentRequested, due: datetime) -> OutgoingMessage:
+        """The payment as it was requested, on the retry topic, saying when it is due."""
+        due_ms = str(int(due.timestamp() * 1000)).encode()
+        return OutgoingMessage(
+            self._policy.retry_topic,
+            request.transaction_id,
+            request.to_json(),
+            [*request.headers(request.event_id), (RETRY_DUE_HEADER, due_ms)],
         )
-        for (_i, e), error in zip(events, errors, strict=True):
-            if error is None:
-                log.info(
-                    "payment processed",
-                    extra={"transactionId": e.transaction_id, "status": e.status},
-                )
-        return errors
+
+
+def outcome_of(decision: BankDecision) -> Outcome:
+    if decision.reversed:  # the gateway's own reversal got there first: no money moved
+        return Outcome(PaymentStatus.FAILED, failure_reason="bank_unavailable")
+    if decision.approved:
+        return Outcome(PaymentStatus.SUCCEEDED, bank_reference=decision.authorization_id)
+    return Outcome(
+        PaymentStatus.DECLINED,
+        decline_code=decision.decline_code or "card_declined",
+        bank_reference=decision.authorization_id,
+    )
 
 
 def processed_event(

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pybreaker
 import pytest
 import requests
 
 from common.adapters.http_bank_client import HttpBankClient
 from common.adapters.mongo_payment_ledger import MongoPaymentLedger
 from common.adapters.mongo_payment_reader import MongoPaymentReader
-from common.adapters.resilient_bank import ResilientBank, shared_breaker
+from common.adapters.ratio_breaker import BreakerPolicy, RatioCircuitBreaker
+from common.adapters.resilient_bank import ResilientBank
 from common.domain.errors import BankUnavailableError
 from common.domain.events import CardToken, PaymentRequested
 from common.domain.payment import PaymentStatus
@@ -28,9 +28,10 @@ from common.domain.ports import (
     BankAttempt,
     Outcome,
     PaymentLedger,
+    PendingReversal,
 )
 from functions.process.service import processed_event
-from tests.fakes import FakeBank, FakePaymentLedger
+from tests.fakes import FakeBank, FakeBreakerStorage, FakePaymentLedger
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -120,6 +121,43 @@ def test_a_batch_claims_and_records_together_each_payment_getting_its_own_answer
     ]
 
 
+def test_a_reversal_is_recorded_once_pending_until_acknowledged_and_due_in_order(
+    ledger: PaymentLedger,
+) -> None:
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    before = ledger.pending_reversals()
+    ledger.request_reversals([PendingReversal(first, T0)], T0)
+    ledger.request_reversals(
+        [PendingReversal(second, T0), PendingReversal(first, T0)], T0 + timedelta(seconds=5)
+    )
+    assert ledger.pending_reversals() == before + 2
+    mine = {first, second}
+    due = [
+        r for r in ledger.due_reversals(T0 + timedelta(seconds=1), 1000) if r.transaction_id in mine
+    ]
+    assert [r.transaction_id for r in due] == [first]  # recorded once, due when first asked
+    later = T0 + timedelta(seconds=10)
+    due = [r for r in ledger.due_reversals(later, 1000) if r.transaction_id in mine]
+    assert [r.transaction_id for r in due] == [first, second]
+    ledger.postpone_reversals([due[0]], later + timedelta(seconds=60))
+    due = [r for r in ledger.due_reversals(later, 1000) if r.transaction_id in mine]
+    assert [(r.transaction_id, r.tries) for r in due] == [(second, 0)]
+    tried = [
+        r
+        for r in ledger.due_reversals(later + timedelta(seconds=60), 1000)
+        if r.transaction_id == first
+    ]
+    assert [r.tries for r in tried] == [1]
+    ledger.acknowledge_reversals([first, second], later)
+    ledger.acknowledge_reversals([first], later)  # a repeat is harmless
+    assert ledger.pending_reversals() == before
+    assert not [
+        r for r in ledger.due_reversals(later + timedelta(days=1), 1000) if r.transaction_id in mine
+    ]
+    ledger.request_reversals([PendingReversal(first, T0)], T0)  # acknowledged: stays done
+    assert ledger.pending_reversals() == before
+
+
 @dataclass
 class BankUnderTest:
     bank: AuthorizingBank
@@ -132,7 +170,7 @@ def bank_port(request: pytest.FixtureRequest) -> BankUnderTest:
         fake = FakeBank()
         return BankUnderTest(fake, lambda down: setattr(fake, "down", down))
     url = request.getfixturevalue("bank")
-    breaker = shared_breaker(pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED), 50, 1)
+    breaker = RatioCircuitBreaker(FakeBreakerStorage(), BreakerPolicy(minimum_throughput=50))
     return BankUnderTest(
         ResilientBank(HttpBankClient(url), breaker, 0.5),
         lambda down: requests.put(f"{url}/control", json={"outage": down}, timeout=5).close(),
@@ -169,6 +207,24 @@ def test_a_bank_that_does_not_answer_is_unavailable_by_the_deadline(
     assert time.monotonic() - started < 3
     assert seen and all(a.result == "unavailable" for a in seen)
     bank_port.set_outage(False)
+
+
+def test_a_reversal_voids_the_approval_and_is_harmless_to_repeat(
+    bank_port: BankUnderTest,
+) -> None:
+    bank, seen = bank_port.bank, list[BankAttempt]()
+    approved = authorization("4242424242424242")
+    assert bank.authorize(approved, time.monotonic() + 5, seen.append).approved
+    assert bank.reverse(approved.transaction_id) and bank.reverse(approved.transaction_id)
+    found = bank.inquire(approved.transaction_id, 0)
+    assert found is not None and found.approved and found.reversed
+    replay = bank.authorize(approved, time.monotonic() + 5, seen.append)
+    assert replay.reversed  # a repeat of the authorization learns it was reversed
+    bank_port.set_outage(True)
+    try:
+        assert not bank.reverse(authorization("4242424242424242").transaction_id)
+    finally:
+        bank_port.set_outage(False)
 
 
 @pytest.mark.integration

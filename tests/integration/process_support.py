@@ -22,7 +22,7 @@ from common.security.sealed_box import SealedBox, decode_key
 from functions.process import deps
 from functions.process.handler import lambda_handler
 from harness.local_env import function_env
-from tests.integration.intake_support import function_under_test
+from tests.integration.intake_support import end_offsets, function_under_test, read_since
 
 
 @contextmanager
@@ -48,8 +48,8 @@ def short_budget_settings(bank_url: str, **overrides: str) -> dict[str, str]:
         "BANK_URL": bank_url,
         "BANK_TIMEOUT_MS": "500",
         "BANK_RETRY_BUDGET_S": "4",
-        "BREAKER_FAIL_MAX": "50",
-        "BREAKER_RESET_S": "1",
+        "BREAKER_MINIMUM_THROUGHPUT": "50",
+        "BREAKER_BREAK_S": "1",
         **overrides,
     }
 
@@ -115,3 +115,41 @@ def kafka_event(
         for i, v in enumerate(values)
     ]
     return encode_event(records, "127.0.0.1:9092")
+
+
+RETRY_TOPIC = "payments.requested.retry"
+
+
+def retry_event(messages: list[Any]) -> dict[str, Any]:
+    """Records read from the retry topic (confluent-kafka messages), in Lambda's shape."""
+    records = [
+        encode_record(
+            topic=str(m.topic()),
+            partition=int(m.partition()),
+            offset=int(m.offset()),
+            timestamp_ms=m.timestamp()[1],
+            key=m.key(),
+            value=m.value(),
+            headers=[(k, v or b"") for k, v in (m.headers() or [])],
+        )
+        for m in messages
+    ]
+    return encode_event(records, "127.0.0.1:9092")
+
+
+def settle(
+    handler: Any, infra: Any, event: dict[str, Any], timeout_s: float = 60
+) -> list[dict[str, Any]]:
+    """Invoke the handler with `event`, then with what it parked on the retry topic, and so
+    on, the way the retry topic's event source mapping would, until nothing more is parked.
+    Every invocation's result, in order."""
+    start = end_offsets(infra, RETRY_TOPIC)
+    results = [handler(event, Context())]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        parked = read_since(infra, RETRY_TOPIC, start)
+        if not parked:
+            return results
+        start = end_offsets(infra, RETRY_TOPIC)
+        results.append(handler(retry_event(parked), Context()))
+    raise AssertionError("payments kept being parked")

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness.event_source import MappingSpec, Poller, mapping_spec
+from harness.event_source import MappingSpec, Poller, mapping_spec, mapping_specs
 from harness.infra.settings import InfraSettings
 from tests.integration.intake_support import read_since
 
@@ -181,6 +181,15 @@ def test_a_malformed_response_fails_the_whole_batch(
     drain(Poller(s, infra.kafka_bootstrap, handler, sleep=lambda _s: None), 2)
     assert seen >= 2
     assert committed(infra, s.group, topic) == {0: 1, 1: 1}
+
+
+def test_the_process_function_has_its_retry_topic_as_a_mapping_of_its_own() -> None:
+    specs = {s.event: s for s in mapping_specs("ProcessFunction")}
+    assert set(specs) == {"PaymentRequested", "PaymentRetries"}
+    retries = specs["PaymentRetries"]
+    assert (retries.topic, retries.group) == ("payments.requested.retry", "paygate-process-retry")
+    assert retries.report_item_failures and retries.on_failure_topic == "payments.requested.dlq"
+    assert mapping_spec("ProcessFunction", event="PaymentRetries") == retries
 
 
 def test_the_template_mapping_of_the_process_function() -> None:
