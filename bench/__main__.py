@@ -26,7 +26,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, cpu_per_payment, endtoend, intake, latency, report, store_size
+from bench import (
+    ceilings,
+    cpu_per_payment,
+    endtoend,
+    intake,
+    latency,
+    report,
+    slow_bank,
+    store_size,
+)
 from bench.payloads import create_merchant
 from bench.services import infra_down, infra_fresh, work_dir
 from bench.stack_env import FULL, SMOKE, BenchEnv
@@ -43,6 +52,7 @@ class Plan:
     e2e: endtoend.E2eConfig
     cpu: cpu_per_payment.CpuConfig
     store: store_size.StoreConfig
+    slow: slow_bank.SlowBankConfig
 
 
 FULL_PLAN = Plan(
@@ -69,6 +79,7 @@ FULL_PLAN = Plan(
     store=store_size.StoreConfig(
         sizes=(1000, 20000), gets=300, schedule_runs=20, due_per_run=20, resends=200, warmup=10
     ),
+    slow=slow_bank.SlowBankConfig(rate=10, seconds=20, slow_every=20, warmup_s=10),
 )
 
 SMOKE_PLAN = Plan(
@@ -94,6 +105,7 @@ SMOKE_PLAN = Plan(
     store=store_size.StoreConfig(
         sizes=(50, 200), gets=20, schedule_runs=3, due_per_run=5, resends=10, warmup=2
     ),
+    slow=slow_bank.SlowBankConfig(rate=5, seconds=4, slow_every=5, warmup_s=2),
 )
 
 
@@ -183,6 +195,9 @@ def run(env: BenchEnv, plan: Plan, out: Path, options: Options | None = None) ->
             _partial(out, results)
         if options.only in (None, "store"):
             results["storeSize"] = store_size.measure(env, plan.store, work, _log)
+            _partial(out, results)
+        if options.only in (None, "slowbank"):
+            results["slowBank"] = slow_bank.measure(env, plan.slow, work, _log)
     finally:
         infra_down(env)
     results["seconds"] = round(time.time() - started, 1)
@@ -209,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["cpu", "store"],
+        choices=["cpu", "store", "slowbank"],
         default=None,
         help="run one phase alone: cpu = whole-system CPU per settled payment; store = GET, "
         "the webhook schedule's run and a resend with a small and a large store "
-        "(writes to --out, default a temporary folder)",
+        "; slowbank = healthy cards' latency with and without late-approval cards in the "
+        "mix, and the money audit (writes to --out, default a temporary folder)",
     )
     parser.add_argument(
         "--cpu-baseline",

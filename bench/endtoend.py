@@ -30,7 +30,7 @@ from bench.tools import run_loadgen
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_payment_reader import MongoPaymentReader
 from harness.audit import Audit, Sources, percentile, settle
-from harness.stack import SCHEDULE_EVERY_S
+from harness.stack import PROCESS_WORKERS, SCHEDULE_EVERY_S
 from harness.traffic import TEST_CARDS, PlannedRequest, Submission
 
 WORKERS = 2
@@ -71,7 +71,10 @@ class Pipeline:
         env, every = self._env, str(SCHEDULE_EVERY_S)
         self.cold = True
         for name, argv in (
-            ("process", env.harness("consume", "ProcessFunction", "--workers", str(WORKERS))),
+            (
+                "process",
+                env.harness("consume", "ProcessFunction", "--workers", str(PROCESS_WORKERS)),
+            ),
             ("notify", env.harness("consume", "NotifyFunction", "--workers", str(WORKERS))),
             # as the local stack does: the due-deliveries query reads every delivery
             ("schedule", env.harness("schedule", "NotifyFunction", "--every", every)),

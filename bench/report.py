@@ -94,7 +94,81 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 _goal(f"submit→webhook p99 at {label}, s (bank {ms} ms)", p99, 3.0, False, note)
             )
-    return out + _cpu_goals(r.get("cpuPerPayment"))
+    return out + _cpu_goals(r.get("cpuPerPayment")) + slow_bank_goals(r.get("slowBank"))
+
+
+def slow_bank_goals(slow: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 14's: healthy cards' latency with late-approval cards in the mix, and money."""
+    mixed = (slow or {}).get("withSlowCards")
+    if not mixed:
+        return []
+    every = slow["slowEvery"] if slow else 0
+    where = f"at {slow['rate']:g}/s, every {every}th card approved too late" if slow else ""
+    return [
+        _goal(f"healthy cards' submit→webhook p50 {where}, s", mixed["healthyP50S"], 1.0, False),
+        _goal(f"healthy cards' submit→webhook p99 {where}, s", mixed["healthyP99S"], 3.0, False),
+        _goal("payments charged but not succeeded", mixed["chargedNotSucceeded"], 0, False),
+        _goal("payments succeeded but not charged", mixed["succeededNotCharged"], 0, False),
+    ]
+
+
+def _slow_bank(slow: dict[str, Any]) -> list[str]:
+    every = slow["slowEvery"]
+    lines = [
+        f"{slow['rate']:g} payments/s for {slow['seconds']:g} s through the whole stack "
+        "(`harness up`, fresh infrastructure), once with every payment on 4242 4242 4242 4242 "
+        f"and once with every {every}th on 4000 0000 0000 0259, which the bank approves 30 s "
+        "after the call: after the gateway's 20 s retry budget, so the gateway fails it and "
+        "reverses the authorization. A payment the bank has not decided within one attempt "
+        "(2 s) waits on the retry topic instead of holding up its batch. Latency is submit → "
+        "verified webhook of the healthy cards; money from the bank's own records.",
+        "",
+    ]
+    head = [
+        "mix",
+        "accepted",
+        "lost",
+        "healthy p50 s",
+        "p95 s",
+        "p99 s",
+        "max s",
+        "reversals",
+        "charged, not succeeded",
+        "succeeded, not charged",
+        "charged twice",
+    ]
+    rows = []
+    for key, label in (
+        ("withoutSlowCards", "healthy only"),
+        ("withSlowCards", f"1 in {every} late"),
+    ):
+        f = slow.get(key)
+        if f:
+            rows.append(
+                [
+                    label,
+                    f["accepted"],
+                    f["lost"],
+                    f["healthyP50S"],
+                    f["healthyP95S"],
+                    f["healthyP99S"],
+                    f["healthyMaxS"],
+                    f["reversals"],
+                    f["chargedNotSucceeded"],
+                    f["succeededNotCharged"],
+                    f["doubleCharged"],
+                ]
+            )
+    lines += _table(head, rows)
+    goals_ = slow_bank_goals(slow)
+    lines += _table(
+        ["goal", "measured", "target", "met", "gap"],
+        [
+            [g["goal"], g["value"], g["target"], "yes" if g["met"] else "**no**", g["gap"]]
+            for g in goals_
+        ],
+    )
+    return lines
 
 
 def _cpu_goals(cpu: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -696,6 +770,12 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
         ]
     if "storeSize" in r:
         lines += [store_heading(r["storeSize"]), "", *_store(r["storeSize"])]
+    if "slowBank" in r:
+        lines += [
+            "## A slow bank holds up no one: healthy cards with late approvals in the mix",
+            "",
+            *_slow_bank(r["slowBank"]),
+        ]
     lines += [
         "## Reproduce",
         "",
@@ -706,7 +786,8 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
         "started. `make bench-smoke` runs the same with durations of a second or two. "
         "`python -m bench --only cpu --out DIR [--cpu-baseline COMMIT]` runs the CPU per "
         "payment alone (a couple of minutes per tree); `python -m bench --only store --out "
-        "DIR` the reads with a small and a large store alone.",
+        "DIR` the reads with a small and a large store alone; `python -m bench --only "
+        "slowbank --out DIR` the slow-bank mix alone (about 3 min).",
         "",
     ]
     return "\n".join(lines)

@@ -18,27 +18,28 @@ NEVER_ANSWERS = "4000000000000259"
 def policy_failure(p: PaymentTrace) -> bool:
     """`failed bank_unavailable` with no approval at the bank: the retry budget (counted from
     the claim, redeliveries included) ran out while the fault held the payment up."""
-    return p.outcome == "failed bank_unavailable" and p.bank_approvals == 0
+    return p.outcome == "failed bank_unavailable" and p.bank_charges == 0
 
 
 def late_approval(p: PaymentTrace) -> bool:
-    """The card the bank never answers in time is approved by the bank once its hang ends
-    (60 s); a redelivery after that gets the replayed approval: `succeeded` is then right."""
+    """The late-approval card is approved by the bank 30 s after the call; a fault that held
+    the payment up past that (so it was never given up and reversed) gets the approval:
+    `succeeded` with its one charge is then right."""
     return (
         p.card is not None
         and p.card.number == NEVER_ANSWERS
         and p.status == "succeeded"
-        and p.bank_approvals == 1
+        and p.bank_charges == 1
     )
 
 
 def _disagrees_with_bank(p: PaymentTrace) -> bool:
-    """Succeeded without exactly one approval, or declined/failed with one (money taken)."""
+    """Succeeded without exactly one charge (approved, not reversed), or declined/failed with
+    one (money taken from a shopper told to pay again)."""
     if p.status == "succeeded":
-        return p.bank_approvals != 1
+        return p.bank_charges != 1
     if p.status in ("declined", "failed"):
-        late = p.card is not None and p.card.number == NEVER_ANSWERS
-        return p.bank_approvals != 0 and not late
+        return p.bank_charges != 0
     return False
 
 

@@ -128,6 +128,9 @@ class ProcessSettings(
     `failed` with `bank_unavailable`."""
     payment_retry_topic: str = Field(default="payments.requested.retry", min_length=1)
     """The delay topic where a payment the bank has not decided within one attempt waits."""
+    bank_batch_patience_ms: int = Field(default=500, ge=10, le=30000)
+    """How long a batch of the requests topic waits for the bank before it parks the payments
+    still undecided (their calls go on, with BANK_TIMEOUT_MS each)."""
     bank_retry_delay_s: float = Field(default=1.0, ge=0, le=20)
     """How long a parked payment waits on the retry topic before its next attempt (well
     inside the function's timeout: the retry mapping's invocation waits for it)."""

@@ -2,8 +2,10 @@
 
 Collects what the system's own records and its counterparties say, and compares them with
 what was submitted: the payment's document in MongoDB (terminal? the outcome its test card
-promises?), the bank simulator's authorizations (at most one approval per merchant reference:
-more is a double charge), and the demo receiver's deliveries (exactly one verified webhook
+promises?), the bank simulator's authorizations ("charged" = approved and not reversed: at
+most one charge per merchant reference, more is a double charge; a charge for a payment not
+`succeeded`, or a `succeeded` payment without one, is money wrong), and the demo receiver's
+deliveries (exactly one verified webhook
 event per payment; the same webhook-id again is a retry, another id is a duplicate event).
 """
 
@@ -37,6 +39,10 @@ class PaymentTrace:
     webhook_ids: set[str] = field(default_factory=set)
     first_webhook_at: float | None = None
     bank_approvals: int = 0
+    """Authorizations the bank approved for this payment, reversed or not."""
+    bank_charges: int = 0
+    """Approved and not reversed: money taken."""
+    bank_reversals: int = 0
 
     @property
     def outcome(self) -> str:
@@ -126,7 +132,28 @@ class Audit:
 
     @property
     def double_charged(self) -> list[str]:
-        return sorted(t for t, p in self.payments.items() if p.bank_approvals > 1)
+        return sorted(t for t, p in self.payments.items() if p.bank_charges > 1)
+
+    @property
+    def charged_not_succeeded(self) -> list[str]:
+        """Terminal, not `succeeded`, and the bank kept an approval: the merchant was told to
+        ask again for money already taken."""
+        return sorted(
+            t
+            for t, p in self.payments.items()
+            if p.status in TERMINAL and p.status != "succeeded" and p.bank_charges > 0
+        )
+
+    @property
+    def succeeded_not_charged(self) -> list[str]:
+        """`succeeded` without a charge the bank kept (none, or reversed)."""
+        return sorted(
+            t for t, p in self.payments.items() if p.status == "succeeded" and p.bank_charges == 0
+        )
+
+    @property
+    def reversals(self) -> int:
+        return sum(p.bank_reversals for p in self.payments.values())
 
     @property
     def webhooks_verified(self) -> int:
@@ -146,6 +173,8 @@ class Audit:
         return not (
             self.lost
             or self.double_charged
+            or self.charged_not_succeeded
+            or self.succeeded_not_charged
             or self.duplicate_webhook_events
             or self.unverified_deliveries
             or self.unexpected_answers
@@ -233,11 +262,16 @@ def _read_bank(audit: Audit, bank_url: str, merchant_id: str) -> None:
     )
     answer.raise_for_status()
     for p in audit.payments.values():
-        p.bank_approvals = 0
+        p.bank_approvals = p.bank_charges = p.bank_reversals = 0
     for row in answer.json():
         trace = audit.payments.get(row["idempotencyKey"]) or by_reference.get(row["reference"])
-        if trace is not None and row["approved"]:
+        if trace is None:
+            continue
+        reversed_ = bool(row.get("reversed"))
+        trace.bank_reversals += reversed_
+        if row["approved"]:
             trace.bank_approvals += 1
+            trace.bank_charges += not reversed_
 
 
 def _read_deliveries(audit: Audit, receiver_url: str, merchant_id: str) -> None:

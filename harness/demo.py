@@ -163,10 +163,13 @@ def summary(
         "latency    submit → verified webhook: "
         f"p50 {_ms(audit.percentile(lat, 50))}, p95 {_ms(audit.percentile(lat, 95))}, "
         f"p99 {_ms(audit.percentile(lat, 99))}",
-        "           without the card the bank never answers (it waits out the retry "
-        f"budget): p50 {_ms(audit.percentile(quick, 50))}, "
+        "           of the cards the bank answers in time (the late-approval card waits "
+        f"out the retry budget): p50 {_ms(audit.percentile(quick, 50))}, "
         f"p95 {_ms(audit.percentile(quick, 95))}, p99 {_ms(audit.percentile(quick, 99))}",
-        f"bank       {len(a.double_charged)} payments charged twice",
+        f"bank       {len(a.double_charged)} payments charged twice, "
+        f"{len(a.charged_not_succeeded)} charged but not succeeded, "
+        f"{len(a.succeeded_not_charged)} succeeded but not charged",
+        f"reversals  {a.reversals} timed-out authorizations reversed (late approvals voided)",
         "secrets    card numbers and the API key in Kafka, Redis, MongoDB and logs: "
         + ("none found" if not found else ", ".join(f"{f.kind} in {f.where}" for f in found)),
         f"lost       {len(a.lost)}" + (f" (e.g. {', '.join(a.lost[:3])})" if a.lost else ""),

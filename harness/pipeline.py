@@ -18,8 +18,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pymongo.errors import PyMongoError
 
 from common.adapters.mongo_connection import mongo_client
-from common.adapters.mongo_payment_ledger import PAYMENT_CLAIMS, PAYMENT_OUTCOMES
+from common.adapters.mongo_payment_ledger import PAYMENT_CLAIMS, PAYMENT_OUTCOMES, REVERSALS_DUE
 from common.adapters.mongo_webhook_deliveries import DELIVERIES, DUE
+from common.adapters.redis_breaker_storage import SharedBreakerStorage
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE, redis_client
 from harness.event_source import mapping_specs
 from harness.infra.settings import InfraSettings
@@ -133,7 +134,12 @@ def _payments(db: Any) -> dict[str, int]:
     with the number of payments ever made)."""
     claimed = db[PAYMENT_CLAIMS].estimated_document_count()
     decided = db[PAYMENT_OUTCOMES].estimated_document_count()
-    return {"claimed": claimed, "decided": decided, "processing": max(0, claimed - decided)}
+    return {
+        "claimed": claimed,
+        "decided": decided,
+        "processing": max(0, claimed - decided),
+        "reversals pending": db[REVERSALS_DUE].estimated_document_count(),
+    }
 
 
 def _deliveries(db: Any) -> dict[str, int]:
@@ -147,13 +153,13 @@ def breaker_state(redis_url: str) -> dict[str, Any]:
     client = redis_client(redis_url)
     try:
         client.ping()
-        storage = pybreaker.CircuitRedisStorage(
-            pybreaker.STATE_CLOSED, client, namespace=BANK_BREAKER_NAMESPACE
-        )
+        storage = SharedBreakerStorage(pybreaker.STATE_CLOSED, client, BANK_BREAKER_NAMESPACE)
         opened = storage.opened_at
+        calls, failures = storage.read_window()
         return {
             "state": storage.state,
-            "failures": storage.counter,
+            "calls": calls,
+            "failures": failures,
             "openedAt": opened.isoformat() if opened else None,
         }
     finally:
@@ -199,7 +205,8 @@ def render_text(p: PipelineStatus) -> list[str]:
         b = p.breaker
         opened = f", opened at {b['openedAt']}" if b.get("openedAt") else ""
         lines.append(
-            f"bank circuit breaker: {b['state']} ({b['failures']} failures counted{opened})"
+            f"bank circuit breaker: {b['state']} ({b['failures']} of {b['calls']} calls failed "
+            f"in its window{opened})"
         )
     lines.append(f"dead letters: {p.dead_letter_count}")
     lines += [f"NOT ANSWERING: {name}: {why}" for name, why in sorted(p.errors.items())]

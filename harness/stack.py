@@ -22,6 +22,11 @@ REVERSALS_EVERY_S = 5.0
 """template.yaml's rate(1 minute), sooner locally: a reversal the bank could not take is sent
 again within seconds of the bank answering again (tests wait for it)."""
 WORKERS = 2
+PROCESS_WORKERS = 6
+"""One poller per partition of payments.requested (template.yaml's MaximumPollers): Lambda
+runs one batch per partition at a time but the partitions' batches concurrently, so a payment
+the bank is slow on holds up its own partition for one attempt, not a third of them. The retry
+mapping runs min(this, its MaximumPollers) = 2."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,19 @@ def components(s: InfraSettings) -> list[Component]:
         Component(
             ManagedProcess(
                 "process",
-                [py, "-m", "harness", "consume", "ProcessFunction", "--workers", str(WORKERS)],
+                [
+                    py,
+                    "-m",
+                    "harness",
+                    "consume",
+                    "ProcessFunction",
+                    "--workers",
+                    str(PROCESS_WORKERS),
+                ],
                 s.run_dir,
             ),
             None,
-            f"Kafka event source → ProcessFunction ({WORKERS} pollers)",
+            f"Kafka event source → ProcessFunction ({PROCESS_WORKERS} pollers + 2 on retries)",
         ),
         Component(
             ManagedProcess(

@@ -61,8 +61,15 @@ def render_html(snap: dict[str, Any]) -> str:
     deliveries = _table(["delivery status", "count"], [list(r) for r in snap["deliveries"].items()])
     b = snap["breaker"] or {}
     breaker = _table(
-        ["bank circuit breaker", "failures", "opened at"],
-        [[b.get("state", "?"), b.get("failures", "?"), b.get("openedAt") or ""]],
+        ["bank circuit breaker", "calls in window", "failed", "opened at"],
+        [
+            [
+                b.get("state", "?"),
+                b.get("calls", "?"),
+                b.get("failures", "?"),
+                b.get("openedAt") or "",
+            ]
+        ],
     )
     errors = "".join(
         f"<p class=err>{html.escape(k)} not answering: {html.escape(v)}</p>"

@@ -37,7 +37,7 @@ TEST_CARDS: tuple[CardCase, ...] = (
     CardCase("4000000000009995", "insufficient funds", "declined", "insufficient_funds"),
     CardCase("4000000000000069", "expired at the bank", "declined", "expired_card"),
     CardCase("4000000000000119", "bank 503 twice, then approved", "succeeded"),
-    CardCase("4000000000000259", "bank never answers", "failed", "bank_unavailable"),
+    CardCase("4000000000000259", "bank approves too late", "failed", "bank_unavailable"),
 )
 
 

@@ -62,7 +62,12 @@ def handle_batch(
 
     pending = list(firsts.values())
     try:
-        results = service.process_all([r for _rec, r in pending], deadline, executor)
+        # the requests topic waits a bounded time for the bank; the retry topic waits out
+        # its attempts (it holds up only payments that are already waiting)
+        patient = any(rec.header(RETRY_DUE_HEADER) is not None for rec, _r in pending)
+        results = service.process_all(
+            [r for _rec, r in pending], deadline, executor, patient=patient
+        )
     except TransientError as exc:  # the ledger did not answer: nothing of the batch is done
         log.warning("batch not processed, will be redelivered", extra={"reason": str(exc)})
         results = [exc] * len(pending)

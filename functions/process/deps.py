@@ -65,6 +65,7 @@ class ProcessRuntime(KafkaFunctionRuntime):
                 attempt_timeout_s=s.bank_timeout_ms / 1000,
                 retry_delay_s=s.bank_retry_delay_s,
                 inquiry_wait_s=s.bank_timeout_ms / 1000,
+                batch_patience_s=s.bank_batch_patience_ms / 1000,
             ),
         )
 

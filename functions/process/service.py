@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -84,6 +84,11 @@ class ProcessPolicy:
     at the bank may still take)."""
     reversal_retry_s: float = 10.0
     """How long an unacknowledged reversal waits before it is sent again."""
+    batch_patience_s: float | None = None
+    """On the requests topic: how long a batch waits for its payments' bank answers before
+    the undecided ones are parked while their calls are still in flight (each call keeps its
+    own timeout; its answer is collected by the next pass through the idempotency key). A
+    silent bank then holds a partition up for this long, not for a whole attempt."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class ProcessService:
         requests: Sequence[PaymentRequested],
         invocation_deadline: float,
         executor: Executor,
+        *,
+        patient: bool = True,
     ) -> list[Result | Exception]:
         """A batch of distinct payments, each given one attempt's time at most:
         1. the claims (one insert_many);
@@ -133,8 +140,11 @@ class ProcessService:
         3. the outcomes (one insert_many; where another decider's stands, that one is
            published); the reversals the recorded outcomes owe are recorded, then sent;
         4. every PaymentProcessed and every parked record at once.
-        A crash between recording and publishing is repaired by the redelivery, which finds
-        the recorded outcome and publishes it (the same event, same eventId). Per payment:
+        Not `patient` (the requests topic): the batch waits `batch_patience_s` at most for
+        the bank; a payment still undecided is parked (its call goes on and its answer is
+        collected by the next pass). A crash between recording and publishing is repaired
+        by the redelivery, which finds the recorded outcome and publishes it (the same
+        event, same eventId). Per payment:
         DONE, PARKED, RETRY_LATER, or the exception that stopped it (its record is handed
         back)."""
         if not requests:
@@ -149,7 +159,15 @@ class ProcessService:
         }
         decided: list[tuple[int, PaymentProcessed]] = []
         parked: list[tuple[int, datetime]] = []
+        patience = None if patient else self._policy.batch_patience_s
+        if patience is not None:
+            wait(futures.values(), timeout=patience)
         for i, future in futures.items():
+            if patience is not None and not future.done():
+                future.cancel()  # not started: it never will; running: its call goes on
+                due = self._clock.now() + timedelta(seconds=self._policy.retry_delay_s)
+                parked.append((i, due))
+                continue
             try:
                 outcome = future.result()
             except Exception as exc:

@@ -38,6 +38,9 @@ def test_demo_reports_zero_lost_and_every_webhook_verified(infra: InfraSettings)
         assert f"{accepted}/{accepted} terminal" in out
         assert "every outcome is the one its test card promises" in out
         assert "none found" in out and "0 payments charged twice" in out
+        assert "0 charged but not succeeded, 0 succeeded but not charged" in out
+        late = int(re.search(r"(\d+)\s+failed bank_unavailable", out).group(1))  # type: ignore[union-attr]
+        assert f"reversals  {late} timed-out authorizations reversed" in out
         assert "0 duplicate events" in out
         for refusal in ("  401 Unauthorized", "  415 Unsupported", "  422 Validation"):
             assert refusal in out

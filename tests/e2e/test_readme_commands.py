@@ -150,6 +150,15 @@ def test_invoke_runs_the_process_samples(infra: InfraSettings) -> None:
     record = MongoPaymentReader(db).get("3f1c9a52-8d1e-4b8e-9a51-2f6c1d0e7b11")
     assert record is not None and record.status == "failed"
     assert record.failure_reason == "invalid_card_token"
+    # A record of the retry topic (due long ago): processed the same way at once.
+    retry = harness("invoke", "ProcessFunction", "--event", "events/process/payment-retry.json")
+    assert retry.returncode == 0, retry.stderr
+    assert json.loads(retry.stdout) == {"batchItemFailures": []}
+    record = MongoPaymentReader(db).get("8a4d2f70-5c3b-4e1a-9f62-7d0b3c9e1a24")
+    assert record is not None and record.failure_reason == "invalid_card_token"
+    due = harness("invoke", "ProcessFunction", "--event", "events/process/scheduled.json")
+    assert due.returncode == 0, due.stderr
+    assert set(json.loads(due.stdout)) == {"due", "acknowledged"}
 
 
 def test_invoke_runs_the_notify_samples() -> None:

@@ -25,7 +25,7 @@ def settled() -> Audit:
         p.status, p.reason = p.card.status, p.card.reason
         p.webhook_ids = {f"evt_{p.transaction_id}"}
         p.first_webhook_at = p.submitted_at + 0.5
-        p.bank_approvals = 1 if p.card.status == "succeeded" else 0
+        p.bank_approvals = p.bank_charges = 1 if p.card.status == "succeeded" else 0
     return a
 
 
@@ -59,8 +59,20 @@ def test_a_second_event_id_is_a_duplicate_and_two_approvals_a_double_charge() ->
     assert a.duplicate_webhook_events == 1 and not a.ok
     a = settled()
     p = next(iter(a.payments.values()))
-    p.bank_approvals = 2
+    p.bank_approvals = p.bank_charges = 2
     assert a.double_charged == [p.transaction_id] and not a.ok
+
+
+def test_a_charge_the_outcome_does_not_match_is_money_wrong_and_a_reversal_makes_it_right() -> None:
+    a = settled()
+    failed = next(t for t in a.payments.values() if t.status == "failed")
+    failed.bank_approvals = failed.bank_charges = 1  # a late approval nothing reversed
+    assert a.charged_not_succeeded == [failed.transaction_id] and not a.ok
+    failed.bank_charges, failed.bank_reversals = 0, 1  # the gateway reversed it
+    assert a.ok and a.reversals == 1
+    ok = next(t for t in a.payments.values() if t.status == "succeeded")
+    ok.bank_charges = 0  # approved and reversed, yet reported succeeded
+    assert a.succeeded_not_charged == [ok.transaction_id] and not a.ok
 
 
 def test_an_outcome_other_than_the_card_promises_is_wrong() -> None:
