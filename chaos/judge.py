@@ -67,6 +67,9 @@ def judge(  # noqa: PLR0917
     row.accepted = sum(r.accepted for r in results)
     row.lost = sum(len(r.lost) for r in results)
     row.double_charged = sum(len(r.double_charged) for r in results)
+    row.charged_not_succeeded = sum(len(r.charged_not_succeeded) for r in results)
+    row.succeeded_not_charged = sum(len(r.succeeded_not_charged) for r in results)
+    row.reversals = sum(r.reversals for r in results)
     row.duplicate_webhooks = sum(r.duplicate_webhook_events for r in results)
     if lifted_at is not None:
         times = [t for r in results if (t := recovery_s(r, lifted_at)) is not None]
@@ -76,6 +79,14 @@ def judge(  # noqa: PLR0917
         lost = [f"{tx[:8]} {r.payments[tx].outcome}" for tx in r.lost]
         row.check(not r.lost, f"lost (not terminal or no verified webhook): {_short(lost)}")
         row.check(not r.double_charged, f"double charged: {_short(r.double_charged)}")
+        row.check(
+            not r.charged_not_succeeded,
+            f"charged but not succeeded: {_short(r.charged_not_succeeded)}",
+        )
+        row.check(
+            not r.succeeded_not_charged,
+            f"succeeded but not charged: {_short(r.succeeded_not_charged)}",
+        )
         row.check(
             not r.duplicate_webhook_events,
             f"{r.duplicate_webhook_events} duplicate webhook events (distinct webhook-ids)",

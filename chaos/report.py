@@ -15,6 +15,9 @@ class Row:
     accepted: int = 0
     lost: int = 0
     double_charged: int = 0
+    charged_not_succeeded: int = 0
+    succeeded_not_charged: int = 0
+    reversals: int = 0
     duplicate_webhooks: int = 0
     recover_s: float | None = None
     """From lifting the fault until the last payment accepted before it had its verified
@@ -40,6 +43,9 @@ _HEADERS = (
     "accepted",
     "lost",
     "double-charged",
+    "charged, not succeeded",
+    "succeeded, not charged",
+    "reversals",
     "dup. webhook events",
     "recover",
     "result",
@@ -55,6 +61,9 @@ def _cells(row: Row) -> tuple[str, ...]:
         str(row.accepted),
         str(row.lost),
         str(row.double_charged),
+        str(row.charged_not_succeeded),
+        str(row.succeeded_not_charged),
+        str(row.reversals),
         str(row.duplicate_webhooks),
         "-" if row.recover_s is None else f"{row.recover_s:.1f} s",
         "PASS" if row.ok else "FAIL",
