@@ -297,12 +297,17 @@ class FakePaymentLedger:
     ) -> list[PaymentProcessed]:
         return [self.outcomes.setdefault(e.transaction_id, e) for _entry, e in decided]
 
-    def request_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+    def request_reversals(
+        self, reversals: Sequence[PendingReversal], due: datetime
+    ) -> list[PendingReversal]:
+        fresh = []
         for r in reversals:
             if r.transaction_id not in self.reversals:
                 self.reversals[r.transaction_id] = r.requested_at
                 pending = PendingReversal(r.transaction_id, r.requested_at)
                 self.reversals_due[r.transaction_id] = (due, pending)
+                fresh.append(r)
+        return fresh
 
     def acknowledge_reversals(self, transaction_ids: Sequence[str], at: datetime) -> None:
         for tx in transaction_ids:

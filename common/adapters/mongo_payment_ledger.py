@@ -104,7 +104,9 @@ class MongoPaymentLedger:
             for i, (_entry, e) in enumerate(decided)
         ]
 
-    def request_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+    def request_reversals(
+        self, reversals: Sequence[PendingReversal], due: datetime
+    ) -> list[PendingReversal]:
         facts = [{"_id": r.transaction_id, "requestedAt": r.requested_at} for r in reversals]
         taken = insert_new(self._reversals, facts)
         fresh = [r for i, r in enumerate(reversals) if i not in taken]
@@ -115,6 +117,7 @@ class MongoPaymentLedger:
                 for r in fresh
             ],
         )
+        return fresh
 
     def acknowledge_reversals(self, transaction_ids: Sequence[str], at: datetime) -> None:
         if not transaction_ids:

@@ -270,9 +270,11 @@ class PaymentLedger(Protocol):
         the ones to publish."""
         ...
 
-    def request_reversals(self, reversals: Sequence[PendingReversal], due: datetime) -> None:
+    def request_reversals(
+        self, reversals: Sequence[PendingReversal], due: datetime
+    ) -> list[PendingReversal]:
         """Record reversals to send (an immutable fact each, and a pending entry due at
-        `due`); one recorded before stays as it was."""
+        `due`); one recorded before stays as it was. The ones recorded now."""
         ...
 
     def acknowledge_reversals(self, transaction_ids: Sequence[str], at: datetime) -> None:

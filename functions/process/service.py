@@ -59,8 +59,6 @@ class Result(Enum):
     PARKED = "parked"
     """No decision within one attempt and budget left: the payment waits on the retry topic
     (its record there says when it is due); the record in hand is finished."""
-    RETRY_LATER = "retry_later"
-    """No decision and it could not be parked: hand the record back."""
 
 
 RETRY_DUE_HEADER = "retryDueAt"
@@ -145,7 +143,7 @@ class ProcessService:
         collected by the next pass). A crash between recording and publishing is repaired
         by the redelivery, which finds the recorded outcome and publishes it (the same
         event, same eventId). Per payment:
-        DONE, PARKED, RETRY_LATER, or the exception that stopped it (its record is handed
+        DONE, PARKED, or the exception that stopped it (its record is handed
         back)."""
         if not requests:
             return []
@@ -234,7 +232,7 @@ class ProcessService:
             if e.reversal is not None
         ]
         try:
-            self._ledger.request_reversals(
+            fresh = self._ledger.request_reversals(
                 pending, now + timedelta(seconds=self._policy.reversal_retry_s)
             )
         except TransientError as exc:
@@ -242,7 +240,8 @@ class ProcessService:
                 results[i] = exc
             held = {i for i, _e in owed}
             return [(i, e) for i, e in to_publish if i not in held]
-        self.send_reversals(pending, executor)
+        # one recorded before (a republication) is acknowledged or the schedule's to resend
+        self.send_reversals(fresh, executor)
         return to_publish
 
     def send_reversals(self, pending: Sequence[PendingReversal], executor: Executor) -> int:

@@ -126,10 +126,13 @@ def test_a_reversal_is_recorded_once_pending_until_acknowledged_and_due_in_order
 ) -> None:
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     before = ledger.pending_reversals()
-    ledger.request_reversals([PendingReversal(first, T0)], T0)
-    ledger.request_reversals(
+    assert ledger.request_reversals([PendingReversal(first, T0)], T0) == [
+        PendingReversal(first, T0)
+    ]
+    again = ledger.request_reversals(
         [PendingReversal(second, T0), PendingReversal(first, T0)], T0 + timedelta(seconds=5)
     )
+    assert [r.transaction_id for r in again] == [second]  # the first was recorded before
     assert ledger.pending_reversals() == before + 2
     mine = {first, second}
     due = [
@@ -154,7 +157,7 @@ def test_a_reversal_is_recorded_once_pending_until_acknowledged_and_due_in_order
     assert not [
         r for r in ledger.due_reversals(later + timedelta(days=1), 1000) if r.transaction_id in mine
     ]
-    ledger.request_reversals([PendingReversal(first, T0)], T0)  # acknowledged: stays done
+    assert ledger.request_reversals([PendingReversal(first, T0)], T0) == []  # stays done
     assert ledger.pending_reversals() == before
 
 
