@@ -119,8 +119,9 @@ def _slow_bank(slow: dict[str, Any]) -> list[str]:
         "(`harness up`, fresh infrastructure), once with every payment on 4242 4242 4242 4242 "
         f"and once with every {every}th on 4000 0000 0000 0259, which the bank approves 30 s "
         "after the call: after the gateway's 20 s retry budget, so the gateway fails it and "
-        "reverses the authorization. A payment the bank has not decided within one attempt "
-        "(2 s) waits on the retry topic instead of holding up its batch. Latency is submit → "
+        "reverses the authorization. A payment the bank has not decided within the batch's "
+        "patience (500 ms; its call goes on, with its 2 s timeout) waits on the retry topic "
+        "instead of holding up its batch. Latency is submit → "
         "verified webhook of the healthy cards; money from the bank's own records.",
         "",
     ]
