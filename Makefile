@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: help demo test up down status infra-up infra-down infra-status infra-clean \
+.PHONY: help demo test test-fast up down status infra-up infra-down infra-status infra-clean \
         check lint typecheck unit integration e2e chaos bootstrap clean
 
 help: ## list the targets
@@ -25,6 +25,9 @@ demo: bootstrap ## the main job: run the gateway, send a payment mix, print a su
 
 test: bootstrap infra-up check ## everything CI runs: lint, types, unit and integration tests
 	$(PY) -m pytest
+
+test-fast: bootstrap check ## lint, types, unit and contract tests over fakes: no services
+	$(PY) -m pytest tests/unit tests/contract -m "not integration" -q
 
 unit: bootstrap ## unit tests only (no sockets)
 	$(PY) -m pytest tests/unit
