@@ -237,6 +237,7 @@ def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
     assert deliveries.lease(retaken, t0 + timedelta(seconds=40), 30) == retaken
 
 
+@real
 def test_a_secret_sealed_with_another_key_is_none_not_a_crash(redis_client: redis.Redis) -> None:
     created = RedisMerchantDirectory(redis_client, SealedBox(bytes(32))).create("Elsewhere")
     other_key = RedisMerchantDirectory(redis_client, SealedBox(bytes(range(32))))
