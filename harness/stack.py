@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from harness import consumer_groups
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 from harness.processes import ManagedProcess
@@ -190,6 +191,9 @@ def up(s: InfraSettings, timeout_s: float = 60.0) -> list[tuple[Component, str]]
                 )
             time.sleep(0.2)
         out.append((c, "started"))
+    missing = consumer_groups.wait_assigned(s.kafka_bootstrap, timeout_s)
+    if missing:
+        raise manager.InfraError("pollers did not get their partitions: " + "; ".join(missing))
     return out
 
 

@@ -17,6 +17,7 @@ from common.adapters.redis_breaker_storage import SharedBreakerStorage
 from common.adapters.redis_connection import BANK_BREAKER_NAMESPACE
 from harness import stack, traffic
 from harness.audit import Sources, settle
+from harness.consumer_groups import mappings, unassigned
 from harness.infra.settings import InfraSettings
 from harness.keys import merchant_directory
 
@@ -51,6 +52,7 @@ def test_late_approvals_in_the_mix_never_open_the_breaker_and_take_no_money(
 ) -> None:
     was_running = stack.components(infra)[0].process.pid() is not None
     stack.up(infra)
+    assert unassigned(infra.kafka_bootstrap, mappings()) == []  # up means every poller assigned
     states: set[str] = set()
     watching = threading.Event()
     storage = SharedBreakerStorage(
