@@ -22,6 +22,7 @@ import requests
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.adapters.mongo_connection import mongo_client
+from harness import stack
 from harness.infra import probes
 from harness.infra.settings import InfraSettings
 from harness.template import REPO_ROOT
@@ -33,6 +34,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+STOPPED_NOTICE = (
+    "make test stopped the development system's {names}: its pollers share the tests' "
+    "Kafka consumer groups and would take their payments. `make up` starts it again."
+)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Tests that use the services never share them with a running development system
+    (`make up`, `make demo`): its harness services are stopped first, and the run says so.
+    The infrastructure (Kafka, Redis, FerretDB) stays up; a run of fakes only stops nothing."""
+    uses_services = any(
+        item.get_closest_marker("integration") is not None or "tests/e2e/" in str(item.path)
+        for item in session.items
+    )
+    if not uses_services:
+        return
+    stopped = stack.down(InfraSettings())
+    if stopped:
+        notice = STOPPED_NOTICE.format(names=", ".join(stopped))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(notice, yellow=True)
+        else:
+            sys.stderr.write(notice + "\n")
 
 
 @pytest.fixture(scope="session")
