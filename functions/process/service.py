@@ -142,9 +142,8 @@ class ProcessService:
         the bank; a payment still undecided is parked (its call goes on and its answer is
         collected by the next pass). A crash between recording and publishing is repaired
         by the redelivery, which finds the recorded outcome and publishes it (the same
-        event, same eventId). Per payment:
-        DONE, PARKED, or the exception that stopped it (its record is handed
-        back)."""
+        event, same eventId). Per payment: DONE, PARKED, or the exception that stopped it
+        (its record is handed back)."""
         if not requests:
             return []
         results: list[Result | Exception] = [Result.DONE] * len(requests)
