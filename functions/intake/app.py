@@ -6,9 +6,11 @@ first use (functions/intake/deps.py in production, fakes in unit tests).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
+from decimal import Decimal
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
@@ -178,12 +180,29 @@ def _create_payment(deps: IntakeDeps, request: Request, body: bytes | None) -> R
             "the payment request is invalid",
             problems.field_problems(exc.errors(include_input=False, include_url=False)),
         ) from None
+    if isinstance(payment.amount, float):
+        payment = payment.model_copy(update={"amount": exact_amount(body)})
     accepted = deps.service().accept(merchant, payment, idempotency_key, _request_id(request))
     stored = accepted.response
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
     if stored.location:
         headers["Location"] = stored.location
     return Response(stored.body, stored.status_code, headers, media_type="application/json")
+
+
+def exact_amount(body: bytes) -> str:
+    """A JSON-number amount exactly as the merchant wrote it, as a plain decimal string: the
+    JSON parser hands a number over as a binary float, which turns 19.9999999999999999 into
+    20.0 (accepted as 20.00 instead of refused for its decimal places). Called only for a
+    body already validated, whose `amount` is a number."""
+    try:
+        amount = json.loads(body, parse_float=Decimal)["amount"]
+        return format(amount, "f")
+    except (ValueError, TypeError, KeyError):  # a body the two parsers read differently
+        raise ValidationFailedError(
+            "the payment request is invalid",
+            [FieldProblem("amount", 'send the amount as a decimal string like "49.99"')],
+        ) from None
 
 
 def payment_out(record: PaymentRecord, delivery: Delivery | None = None) -> PaymentOut:

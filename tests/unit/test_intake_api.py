@@ -409,3 +409,26 @@ def test_the_webhook_block_and_resend(client: TestClient, deps: Deps) -> None:
     assert resend.status_code == 202
     assert resend.json()["webhookId"] == webhook_id(tx) and resend.json()["status"] == "scheduled"
     assert deps.deliveries.get(webhook_id(tx)).status is DeliveryStatus.SCHEDULED
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"), [("49.99", "49.99"), ("1e2", "100.00"), ("7", "7.00"), ("0.5E1", "5.00")]
+)
+def test_a_json_number_amount_is_taken_exactly_as_written(
+    client: TestClient, number: str, shown: str
+) -> None:
+    raw = json.dumps(body()).replace('"amount": "49.99"', f'"amount": {number}')
+    r = post(client, raw)
+    assert r.status_code == 202, r.text
+    assert r.json()["amount"] == shown
+
+
+def test_a_json_number_with_more_precision_than_a_float_is_refused_not_rounded(
+    client: TestClient, deps: Deps
+) -> None:
+    raw = json.dumps(body()).replace('"amount": "49.99"', '"amount": 19.9999999999999999')
+    r = post(client, raw)
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["amount"]
+    assert "decimal places" in r.json()["errors"][0]["message"]
+    assert deps.publisher.sent == []
