@@ -12,7 +12,6 @@ which must be 0.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,25 +39,16 @@ class SlowBankConfig:
     settle_timeout_s: float = 120.0
 
 
-def plan(count: int, webhook_url: str, run_id: str, slow_every: int) -> list[Any]:
+def plan(
+    count: int, webhook_url: str, run_id: str, slow_every: int
+) -> list[traffic.PlannedRequest]:
     """`count` payments; every `slow_every`-th (0: none) on the late-approval card."""
-    out = []
-    for i in range(count):
-        card = LATE if slow_every and (i + 1) % slow_every == 0 else HEALTHY
-        reference, key = f"{run_id}-{i:06d}", f"{run_id}-key-{i:06d}"
-        out.append(
-            traffic.PlannedRequest(
-                "payment",
-                card.label,
-                json.dumps(traffic.payment_body(card, webhook_url, reference)).encode(),
-                {**traffic.JSON, "Idempotency-Key": key},
-                202,
-                card,
-                key,
-                reference,
-            )
+    return [
+        traffic.planned_payment(
+            LATE if slow_every and (i + 1) % slow_every == 0 else HEALTHY, webhook_url, run_id, i
         )
-    return out
+        for i in range(count)
+    ]
 
 
 def figures(a: Audit) -> dict[str, Any]:

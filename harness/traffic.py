@@ -99,6 +99,21 @@ def invalid_requests(webhook_url: str, reference: str) -> list[PlannedRequest]:
     ]
 
 
+def planned_payment(card: CardCase, webhook_url: str, run_id: str, i: int) -> PlannedRequest:
+    """The i-th payment of a run on `card`, with its own reference and Idempotency-Key."""
+    reference, key = f"{run_id}-{i:06d}", f"{run_id}-key-{i:06d}"
+    return PlannedRequest(
+        "payment",
+        card.label,
+        _json(payment_body(card, webhook_url, reference)),
+        {**JSON, "Idempotency-Key": key},
+        202,
+        card,
+        key,
+        reference,
+    )
+
+
 def plan_mix(
     count: int,
     webhook_url: str,
@@ -139,18 +154,7 @@ def plan_mix(
             continue
         card = cycle[card_i % len(cycle)]
         card_i += 1
-        reference = f"{run_id}-{i:06d}"
-        key = f"{run_id}-key-{i:06d}"
-        request = PlannedRequest(
-            "payment",
-            card.label,
-            _json(payment_body(card, webhook_url, reference)),
-            {**JSON, "Idempotency-Key": key},
-            202,
-            card,
-            key,
-            reference,
-        )
+        request = planned_payment(card, webhook_url, run_id, i)
         plan.append(request)
         payments.append(request)
     return plan
