@@ -1,7 +1,8 @@
 """A circuit breaker that opens on the bank's failure *ratio*, not on one card's failures.
 
 The semantics of Polly v8's advanced circuit breaker (and Resilience4j's failureRateThreshold /
-minimumNumberOfCalls): over the last `sampling_s` seconds, once at least `minimum_throughput`
+minimumNumberOfCalls): over the storage's window (its `sampling_s`, the last seconds whose
+calls every worker added to), once at least `minimum_throughput`
 calls were seen, the breaker opens when `failure_ratio` of them failed; it stays open for
 `break_s`, then half-open lets at most `half_open_probes` calls through (across every worker):
 one success closes it, one failure opens it again. A call counts once; a decline or a refusal
@@ -48,7 +49,6 @@ class WindowedStorage(Protocol):
 @dataclass(frozen=True)
 class BreakerPolicy:
     failure_ratio: float = 0.5
-    sampling_s: int = 30
     minimum_throughput: int = 20
     break_s: float = 10.0
     half_open_probes: int = 3

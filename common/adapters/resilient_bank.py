@@ -54,10 +54,9 @@ class ResilientBank:
     ) -> BankDecision:
         """Decide within `deadline` (time.monotonic()) or raise BankUnavailableError."""
         attempts = 0
-        breaker_open = False
 
         def attempt() -> BankDecision:
-            nonlocal attempts, breaker_open
+            nonlocal attempts
             attempts += 1
             # The first attempt always gets the full timeout: a redelivered payment whose
             # budget is spent still deserves the bank's (replayed) answer, not a 50 ms call.
@@ -75,7 +74,6 @@ class ResilientBank:
             try:
                 decision = self._breaker.call(self._bank.authorize, request, timeout)
             except pybreaker.CircuitBreakerError as exc:
-                breaker_open = True
                 failed = exc.__context__  # this very call failed and opened the breaker
                 if isinstance(failed, TransientError):
                     record("unavailable", failed.detail)
@@ -83,13 +81,11 @@ class ResilientBank:
                     record("breaker_open", "circuit open")
                 raise
             except TransientError as exc:
-                breaker_open = False
                 record("unavailable", exc.detail)
                 raise
             except PermanentError as exc:
                 record("rejected", str(exc))
                 raise
-            breaker_open = False
             record("approved" if decision.approved else "declined", decision.decline_code)
             return decision
 
@@ -101,9 +97,9 @@ class ResilientBank:
         )
         try:
             return retrying(attempt)
-        except RetryError:
-            raise BankUnavailableError(attempts, breaker_open) from None
-        except pybreaker.CircuitBreakerError:
+        except RetryError:  # only TransientErrors are retried: the last one was one
+            raise BankUnavailableError(attempts, breaker_open=False) from None
+        except pybreaker.CircuitBreakerError:  # never retried: it ends the attempts at once
             raise BankUnavailableError(attempts, breaker_open=True) from None
 
     def inquire(self, transaction_id: str, wait_s: float) -> BankDecision | None:

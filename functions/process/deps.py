@@ -73,7 +73,6 @@ class ProcessRuntime(KafkaFunctionRuntime):
 def breaker_policy(s: ProcessSettings) -> BreakerPolicy:
     return BreakerPolicy(
         failure_ratio=s.breaker_failure_ratio,
-        sampling_s=s.breaker_sampling_s,
         minimum_throughput=s.breaker_minimum_throughput,
         break_s=s.breaker_break_s,
         half_open_probes=s.breaker_half_open_probes,

@@ -221,24 +221,20 @@ class ProcessService:
         """Record and send the reversals the recorded outcomes owe (a redelivered one too:
         a crash may have come between its outcome and its reversal). What is still to be
         published: an outcome whose reversal could not be recorded is handed back."""
-        owed = [(i, e) for i, e in to_publish if e.reversal is not None]
+        owed = {
+            i: PendingReversal(e.transaction_id, e.reversal.requested_at)
+            for i, e in to_publish
+            if e.reversal is not None
+        }
         if not owed:
             return to_publish
-        now = self._clock.now()
-        pending = [
-            PendingReversal(e.transaction_id, e.reversal.requested_at)
-            for _i, e in owed
-            if e.reversal is not None
-        ]
+        due = self._clock.now() + timedelta(seconds=self._policy.reversal_retry_s)
         try:
-            fresh = self._ledger.request_reversals(
-                pending, now + timedelta(seconds=self._policy.reversal_retry_s)
-            )
+            fresh = self._ledger.request_reversals(list(owed.values()), due)
         except TransientError as exc:
-            for i, _e in owed:
+            for i in owed:
                 results[i] = exc
-            held = {i for i, _e in owed}
-            return [(i, e) for i, e in to_publish if i not in held]
+            return [(i, e) for i, e in to_publish if i not in owed]
         # one recorded before (a republication) is acknowledged or the schedule's to resend
         self.send_reversals(fresh, executor)
         return to_publish
