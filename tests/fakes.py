@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pybreaker
 
-from common.domain.errors import BankUnavailableError, TransientError
+from common.domain.errors import BankUnavailableError, PublishInDoubtError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentRecord
 from common.domain.ports import (
@@ -46,16 +46,44 @@ class FakeMerchantDirectory:
     def authenticate(self, api_key: str) -> Merchant | None:
         return self.by_hash.get(hashlib.sha256(api_key.encode()).hexdigest())
 
+    def remembered(self, api_key: str) -> tuple[bool, Merchant | None]:
+        return True, self.authenticate(api_key)
 
-class FakeIdempotencyStore:
+
+class FakeIntakeRecords:
+    """RedisIntakeRecords in memory (IntakeRecords and, for the read side, PendingPayments)."""
+
     def __init__(self) -> None:
-        self.records: dict[tuple[str, str], tuple[str, StoredResponse | None]] = {}
+        self.keys: dict[tuple[str, str], tuple[str, StoredResponse | None]] = {}
+        self.records: dict[str, PaymentRecord] = {}
+        self.down = False
 
-    def begin(self, merchant_id: str, key: str, request_hash: str) -> IdempotencyOutcome:
-        existing = self.records.get((merchant_id, key))
+    def _check(self) -> None:
+        if self.down:
+            raise TransientError("redis", "ConnectionError")
+
+    async def begin(
+        self, merchant_id: str, key: str | None, request_hash: str, pending: PaymentRecord
+    ) -> IdempotencyOutcome:
+        self._check()
+        if key is not None:
+            held = self._held(merchant_id, key, request_hash)
+            if held is not None:
+                return held
+            self.keys[(merchant_id, key)] = (request_hash, None)
+        self.records[pending.transaction_id] = pending
+        return IdempotencyBegun()
+
+    async def peek(
+        self, merchant_id: str, key: str, request_hash: str
+    ) -> IdempotencyOutcome | None:
+        self._check()
+        return self._held(merchant_id, key, request_hash)
+
+    def _held(self, merchant_id: str, key: str, request_hash: str) -> IdempotencyOutcome | None:
+        existing = self.keys.get((merchant_id, key))
         if existing is None:
-            self.records[(merchant_id, key)] = (request_hash, None)
-            return IdempotencyBegun()
+            return None
         stored_hash, response = existing
         if stored_hash != request_hash:
             return IdempotencyMismatch()
@@ -63,27 +91,20 @@ class FakeIdempotencyStore:
             return IdempotencyInFlight()
         return IdempotencyReplay(response)
 
-    def complete(
+    async def complete(
         self, merchant_id: str, key: str, request_hash: str, response: StoredResponse
     ) -> None:
-        self.records[(merchant_id, key)] = (request_hash, response)
+        self._check()
+        self.keys[(merchant_id, key)] = (request_hash, response)
 
-    def abandon(self, merchant_id: str, key: str) -> None:
-        self.records.pop((merchant_id, key), None)
-
-
-class FakePendingPayments:
-    def __init__(self) -> None:
-        self.records: dict[str, PaymentRecord] = {}
-
-    def put(self, record: PaymentRecord) -> None:
-        self.records[record.transaction_id] = record
+    async def abandon(self, merchant_id: str, key: str | None, transaction_id: str) -> None:
+        self._check()
+        if key is not None:
+            self.keys.pop((merchant_id, key), None)
+        self.records.pop(transaction_id, None)
 
     def get(self, transaction_id: str) -> PaymentRecord | None:
         return self.records.get(transaction_id)
-
-    def discard(self, transaction_id: str) -> None:
-        self.records.pop(transaction_id, None)
 
 
 class FakePaymentReader:
@@ -107,6 +128,19 @@ class FakePublisher:
     sent: list[Published] = field(default_factory=list)
     attempted_keys: list[str | bytes | None] = field(default_factory=list)
     down: bool = False
+    in_doubt: bool = False
+    """publish_async: no acknowledgment in time; the broker kept the message all the same."""
+
+    async def publish_async(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        self.publish(topic, key, value, headers)
+        if self.in_doubt:
+            raise PublishInDoubtError("kafka", "no acknowledgement in time")
 
     def publish(
         self,
@@ -263,30 +297,64 @@ class FakeSlowEndpoints:
         self.until.pop(merchant_id, None)
 
 
+@dataclass(frozen=True)
+class ClaimSlot:
+    void: bool
+    event_id: str
+    at: datetime
+
+
 class FakePaymentLedger:
-    """MongoPaymentLedger in memory: first insert wins for claims and outcomes (contract-tested
-    beside it in tests/contract/test_process_ports.py)."""
+    """MongoPaymentLedger and MongoPublishFence in memory: first insert wins for claims, void
+    markers and outcomes (contract-tested beside them in tests/contract/test_process_ports.py)."""
 
     def __init__(self) -> None:
-        self.claims: dict[str, datetime] = {}
+        self.slots: dict[str, list[ClaimSlot]] = {}
         self.attempt_records: dict[str, list[tuple[BankAttempt, ...]]] = {}
         self.outcomes: dict[str, PaymentProcessed] = {}
         self.reversals: dict[str, datetime] = {}
         self.reversal_acks: dict[str, datetime] = {}
         self.reversals_due: dict[str, tuple[datetime, PendingReversal]] = {}
 
-    def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
-        return [self._claim(r.transaction_id, now) for r in requests]
+    @property
+    def claims(self) -> dict[str, datetime]:
+        """The claimed payments and when they were first claimed."""
+        return {
+            tx: claim.at
+            for tx, slots in self.slots.items()
+            for claim in slots[-1:]
+            if not claim.void
+        }
 
-    def _claim(self, tx: str, now: datetime) -> LedgerEntry:
-        if tx not in self.claims:
-            self.claims[tx] = now
+    def _take(self, tx: str, wanted: ClaimSlot) -> ClaimSlot | None:
+        """Insert `wanted` into the first slot not voided for another publish (None), or what
+        holds that slot."""
+        slots = self.slots.setdefault(tx, [])
+        for held in slots:
+            if not (held.void and held.event_id != wanted.event_id):
+                return held
+        slots.append(wanted)
+        return None
+
+    def void(self, transaction_id: str, event_id: str, at: datetime) -> bool:
+        held = self._take(transaction_id, ClaimSlot(True, event_id, at))
+        return held is None or held.void
+
+    def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
+        return [self._claim(r, now) for r in requests]
+
+    def _claim(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
+        tx = request.transaction_id
+        held = self._take(tx, ClaimSlot(False, request.event_id, now))
+        if held is None:
             return LedgerEntry(tx, now)
+        if held.void:
+            return LedgerEntry(tx, held.at, voided=True)
         if tx in self.outcomes:
-            return LedgerEntry(tx, self.claims[tx], recorded=self.outcomes[tx])
+            return LedgerEntry(tx, held.at, recorded=self.outcomes[tx])
         records = self.attempt_records.get(tx, [])
         attempts = tuple(a for r in records for a in r)
-        return LedgerEntry(tx, self.claims[tx], attempts, len(records))
+        return LedgerEntry(tx, held.at, attempts, len(records))
 
     def record_attempts(self, entry: LedgerEntry, attempts: Sequence[BankAttempt]) -> None:
         if attempts:

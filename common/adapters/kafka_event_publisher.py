@@ -3,12 +3,20 @@ the broker acknowledged.
 
 One producer per process, shared by every request: concurrent publishes batch inside
 librdkafka (linger.ms) instead of one flush() per request. A background thread serves the
-delivery callbacks; each caller waits on its own future. Under Lambda an invocation returns
-only after its own event was acknowledged, so nothing is left unflushed when it freezes.
+delivery callbacks; each caller waits on its own future (`publish_async`: an asyncio future
+the callback settles through the caller's event loop, so an async caller needs no thread of
+its own while it waits). Under Lambda an invocation returns only after its own event was
+acknowledged, so nothing is left unflushed when it freezes.
+
+A message librdkafka took but did not see acknowledged in time may still have been written
+("possibly persisted"): `publish_async` raises PublishInDoubtError for it, not a plain
+TransientError, so the caller settles the doubt before it answers anyone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -18,7 +26,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from common.domain.errors import TransientError
+from common.domain.errors import PublishInDoubtError, TransientError
 from common.domain.ports import OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,36 @@ class KafkaEventPublisher:
                 waits.append(exc)
         deadline = time.monotonic() + self._wait_s
         return [w if isinstance(w, TransientError) else _acked(w, deadline) for w in waits]
+
+    async def publish_async(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[None] = loop.create_future()
+        producer = self._current()
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None and err.fatal():
+                self._discard(producer)
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+                loop.call_soon_threadsafe(_settle, acked, err)
+
+        try:
+            producer.produce(
+                topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
+            )
+        except BufferError:
+            raise TransientError("kafka", "producer queue is full") from None
+        except KafkaException as exc:
+            raise TransientError("kafka", str(exc.args[0])) from None
+        try:
+            await asyncio.wait_for(acked, self._wait_s)
+        except TimeoutError:
+            raise PublishInDoubtError("kafka", "no acknowledgement in time") from None
 
     def _produce(self, producer: Producer, m: OutgoingMessage) -> Future[None]:
         acked: Future[None] = Future()
@@ -128,6 +166,18 @@ class KafkaEventPublisher:
             with self._lock:
                 if self._producer is not producer and len(producer) == 0:
                     return
+
+
+def _settle(acked: asyncio.Future[None], err: KafkaError | None) -> None:
+    """On the caller's loop. Any delivery error of a message librdkafka took counts as in
+    doubt: whether it was written cannot be told apart reliably, and settling a doubt that
+    was none costs one insert."""
+    if acked.done():  # the caller stopped waiting
+        return
+    if err is None:
+        acked.set_result(None)
+    else:
+        acked.set_exception(PublishInDoubtError("kafka", err.str()))
 
 
 def _acked(acked: Future[None], deadline: float) -> TransientError | None:

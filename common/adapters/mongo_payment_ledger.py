@@ -2,9 +2,15 @@
 each inserted against a deterministic `_id`; the first insert wins and nothing is updated.
 
 payment_claims    _id = transaction id. The claim: the payment as requested (no card token,
-                  never the number: brand/last4/fingerprint only) and `claimedAt`, the start
-                  of its retry budget. A second claim of the same payment is refused by the
-                  unique `_id` and reads the first.
+                  never the number: brand/last4/fingerprint only), the `eventId` of the
+                  publish it came from, and `claimedAt`, the start of its retry budget. A
+                  second claim of the same payment is refused by the unique `_id` and reads
+                  the first. Or, in the same slot, a void marker (`void`, `eventId`,
+                  `voidedAt`) inserted by intake when the broker's acknowledgment of that
+                  publish did not come in time and intake answered 503: that publish is
+                  never processed. Another publish of the same transaction (the client's
+                  retry under its Idempotency-Key) claims the next slot, "{id}#1", and so on:
+                  the first slot not voided for another publish is the payment's claim.
 bank_attempts     _id = "{transactionId}#{n}", n = 1, 2, …: the attempts of one invocation
                   that got no decision from the bank (it will try again later).
 payment_outcomes  _id = transaction id. The decision: status, decline code or failure
@@ -29,15 +35,16 @@ insert_many each: common/adapters/mongo_inserts.py). Every read is by `_id`. The
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from common.adapters.mongo_connection import mongo_errors
-from common.adapters.mongo_inserts import find_by_id, find_chain, insert_new
+from common.adapters.mongo_inserts import Doc, find_by_id, find_chain, insert_new
 from common.domain.errors import TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested, parse_event
 from common.domain.ports import BankAttempt, LedgerEntry, PendingReversal
@@ -51,6 +58,9 @@ REVERSALS_DUE = "reversals_due"
 
 _RACES = 5
 """How many numbers a record of attempts tries when concurrent deciders take them."""
+_MAX_VOIDED = 20
+"""Publishes of one payment voided in a row before a claim gives up (each is a 503 answered
+to the merchant; twenty in a row is an outage, and the claim is retried later)."""
 
 
 class MongoPaymentLedger:
@@ -65,16 +75,19 @@ class MongoPaymentLedger:
     def claim_all(self, requests: Sequence[PaymentRequested], now: datetime) -> list[LedgerEntry]:
         taken = insert_new(self._claims, [claim_document(r, now) for r in requests])
         return [
-            self._claimed_before(r.transaction_id)
-            if i in taken
-            else LedgerEntry(r.transaction_id, now)
+            self._claimed_before(r, now) if i in taken else LedgerEntry(r.transaction_id, now)
             for i, r in enumerate(requests)
         ]
 
-    def _claimed_before(self, tx: str) -> LedgerEntry:
-        first = find_by_id(self._claims, tx)
-        if first is None:  # claims are never deleted
-            raise TransientError("mongodb", "claimed payment vanished")
+    def _claimed_before(self, request: PaymentRequested, now: datetime) -> LedgerEntry:
+        tx = request.transaction_id
+        first = next_claim_slot(
+            self._claims, tx, request.event_id, lambda slot: claim_document(request, now, slot)
+        )
+        if first is None:
+            return LedgerEntry(tx, now)
+        if first.get("void"):
+            return LedgerEntry(tx, first["voidedAt"], voided=True)
         outcome = find_by_id(self._outcomes, tx)
         if outcome is not None:
             return LedgerEntry(tx, first["claimedAt"], recorded=recorded_event(outcome))
@@ -169,9 +182,13 @@ def outcome_document(processed: PaymentProcessed) -> dict[str, Any]:
     }
 
 
-def claim_document(request: PaymentRequested, now: datetime) -> dict[str, Any]:
+def claim_document(
+    request: PaymentRequested, now: datetime, slot: str | None = None
+) -> dict[str, Any]:
     return {
-        "_id": request.transaction_id,
+        "_id": slot or request.transaction_id,
+        "transactionId": request.transaction_id,
+        "eventId": request.event_id,
         "merchantId": request.merchant_id,
         "amountMinor": request.amount_minor,
         "currency": request.currency,
@@ -183,6 +200,42 @@ def claim_document(request: PaymentRequested, now: datetime) -> dict[str, Any]:
         "createdAt": request.occurred_at,
         "claimedAt": now,
     }
+
+
+def claim_slots(tx: str) -> Iterator[str]:
+    """The `_id`s a payment's claim may hold, in order: after a voided publish, the next."""
+    yield tx
+    for n in range(1, _MAX_VOIDED + 1):
+        yield f"{tx}#{n}"
+
+
+def next_claim_slot(
+    claims: Collection[Doc], tx: str, event_id: str, new_doc: Callable[[str], Doc]
+) -> Doc | None:
+    """After the first slot was found taken: walk the payment's slots, skipping those voided
+    for another publish, to the first one free (insert `new_doc(slot)` there and answer None)
+    or held (answer what holds it: the payment's claim, or this publish's void marker)."""
+    slots = claim_slots(tx)
+    next(slots)
+    held = find_by_id(claims, tx)
+    for slot in slots:
+        if held is None:  # claims are never deleted
+            raise TransientError("mongodb", "claimed payment vanished")
+        if not (held.get("void") and held.get("eventId") != event_id):
+            return held
+        if not insert_new(claims, [new_doc(slot)]):
+            return None
+        held = find_by_id(claims, slot)
+    raise TransientError("mongodb", "too many voided publishes of one payment")
+
+
+def live_claim(claims: Collection[Doc], tx: str) -> Doc | None:
+    """The payment's claim (read side): the first slot that is not a void marker."""
+    for slot in claim_slots(tx):
+        doc = find_by_id(claims, slot)
+        if doc is None or not doc.get("void"):
+            return doc
+    return None
 
 
 def recorded_event(outcome: dict[str, Any]) -> PaymentProcessed:
@@ -198,3 +251,26 @@ def attempt_documents(attempts: Sequence[BankAttempt]) -> list[dict[str, Any]]:
 
 def attempts_of(docs: Sequence[dict[str, Any]]) -> list[BankAttempt]:
     return [BankAttempt(a["at"], a["latencyMs"], a["result"], a.get("detail")) for a in docs]
+
+
+class MongoPublishFence:
+    """PublishFence on the claims collection: intake's void marker and processing's claim
+    compete for the same slot, and the first insert wins."""
+
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self._claims = db[PAYMENT_CLAIMS]
+
+    def void(self, transaction_id: str, event_id: str, at: datetime) -> bool:
+        def marker(slot: str) -> Doc:
+            return {
+                "_id": slot,
+                "transactionId": transaction_id,
+                "void": True,
+                "eventId": event_id,
+                "voidedAt": at,
+            }
+
+        if not insert_new(self._claims, [marker(transaction_id)]):
+            return True
+        held = next_claim_slot(self._claims, transaction_id, event_id, marker)
+        return held is None or bool(held.get("void"))

@@ -19,6 +19,7 @@ from common.adapters.mongo_payment_ledger import (
     PAYMENT_OUTCOMES,
     REVERSAL_ACKS,
     attempts_of,
+    live_claim,
     recorded_event,
 )
 from common.domain.payment import (
@@ -38,7 +39,7 @@ class MongoPaymentReader:
         self._reversal_acks = db[REVERSAL_ACKS]
 
     def get(self, transaction_id: str) -> PaymentRecord | None:
-        claim = find_by_id(self._claims, transaction_id)
+        claim = live_claim(self._claims, transaction_id)
         if claim is None:
             return None
         outcome = find_by_id(self._outcomes, transaction_id)
@@ -58,7 +59,7 @@ class MongoPaymentReader:
 def processing(claim: dict[str, Any], attempts: Sequence[BankAttempt]) -> PaymentRecord:
     """A claimed payment not decided yet."""
     return PaymentRecord(
-        transaction_id=claim["_id"],
+        transaction_id=claim.get("transactionId", claim["_id"]),
         merchant_id=claim["merchantId"],
         status=PaymentStatus.PROCESSING,
         amount_minor=claim["amountMinor"],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+import redis.asyncio
 
 from common.domain.errors import TransientError
 
@@ -22,6 +24,33 @@ def redis_client(url: str, timeout_s: float = 1.0) -> redis.Redis:
         health_check_interval=30,
         retry_on_timeout=False,
     )
+
+
+class LoopRedis:
+    """A redis.asyncio client for the running event loop: connections belong to the loop that
+    opened them, so another loop (a test's, say) gets a client of its own. One loop serves a
+    process's requests in production (uvicorn's, or the one Mangum reuses)."""
+
+    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: redis.asyncio.Redis | None = None
+
+    def __call__(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._loop, self._client = (
+                loop,
+                redis.asyncio.Redis.from_url(
+                    self._url,
+                    socket_timeout=self._timeout_s,
+                    socket_connect_timeout=self._timeout_s,
+                    health_check_interval=30,
+                    retry_on_timeout=False,
+                ),
+            )
+        return self._client
 
 
 @contextmanager

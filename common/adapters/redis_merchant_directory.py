@@ -70,14 +70,20 @@ class RedisMerchantDirectory:
 
     # -- the hot path ------------------------------------------------------------
 
-    def authenticate(self, api_key: str) -> Merchant | None:
+    def remembered(self, api_key: str) -> tuple[bool, Merchant | None]:
         if not api_key.startswith(API_KEY_PREFIX) or len(api_key) > MAX_API_KEY_LENGTH:
-            return None
+            return True, None
+        hit = self._cache.get(hash_api_key(api_key))
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def authenticate(self, api_key: str) -> Merchant | None:
+        known, merchant = self.remembered(api_key)
+        if known:
+            return merchant
         digest = hash_api_key(api_key)
         now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
         merchant = self._lookup(digest)
         with self._cache_lock:
             if len(self._cache) >= _CACHE_MAX:

@@ -18,16 +18,23 @@ _BRANDS: list[tuple[str, re.Pattern[str], tuple[int, ...]]] = [
 
 
 class CardError(ValueError):
-    """The card data is not acceptable; the message is safe to show (it holds no digits)."""
+    """The card data is not acceptable; the message is safe to show (it holds no digits), and
+    `field` names the card's field it is about, as the API spells it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def normalize_number(raw: str) -> str:
     """Strip the spaces and dashes people type; everything else must be ASCII digits."""
     digits = raw.replace(" ", "").replace("-", "")
     if not digits.isascii() or not digits.isdigit():
-        raise CardError("card number must contain only digits (spaces and dashes allowed)")
+        raise CardError(
+            "card number must contain only digits (spaces and dashes allowed)", "number"
+        )
     if not 12 <= len(digits) <= 19:
-        raise CardError("card number must have 12 to 19 digits")
+        raise CardError("card number must have 12 to 19 digits", "number")
     return digits
 
 
@@ -52,22 +59,22 @@ def check_number(raw: str) -> str:
     """The normalized number if it is plausible and passes Luhn."""
     digits = normalize_number(raw)
     if not luhn_valid(digits):
-        raise CardError("card number fails the Luhn check")
+        raise CardError("card number fails the Luhn check", "number")
     return digits
 
 
 def check_expiry(month: int, year: int, today: date) -> None:
     """A card is valid through the last day of its expiry month."""
     if not 1 <= month <= 12:
-        raise CardError("expMonth must be between 1 and 12")
+        raise CardError("expMonth must be between 1 and 12", "expMonth")
     if not 2000 <= year <= today.year + 50:
-        raise CardError("expYear must be a four-digit year, at most 50 years ahead")
+        raise CardError("expYear must be a four-digit year, at most 50 years ahead", "expYear")
     if (year, month) < (today.year, today.month):
-        raise CardError("card has expired")
+        raise CardError("card has expired", "expMonth")
 
 
 def check_cvc(cvc: str, brand: str) -> None:
     """Shape only: 3 digits (4 for amex). The value is never kept."""
     want = (4,) if brand == "amex" else (3,)
     if not (cvc.isascii() and cvc.isdigit() and len(cvc) in want):
-        raise CardError(f"cvc must be {want[0]} digits")
+        raise CardError(f"cvc must be {want[0]} digits", "cvc")

@@ -66,6 +66,12 @@ class TransientError(Exception):
         return f"{self.dependency} unavailable: {self.detail}"
 
 
+@dataclass
+class PublishInDoubtError(TransientError):
+    """The broker did not acknowledge in time, yet may have kept the message ("possibly
+    persisted"): whether the payment exists must be settled before anyone is answered."""
+
+
 class PermanentError(Exception):
     """Retrying cannot help: malformed or schema-violating input from a trusted channel."""
 

@@ -38,7 +38,12 @@ MAX_MINOR = 10**15
 
 
 class MoneyError(ValueError):
-    """The amount or currency is not acceptable; the message says why, for the client."""
+    """The amount or currency is not acceptable; the message says why, for the client, and
+    `field` which of the two ("amount" or "currency")."""
+
+    def __init__(self, message: str, field: str = "amount") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, order=True)
@@ -48,7 +53,9 @@ class Money:
 
     def __post_init__(self) -> None:
         if self.currency not in MINOR_UNITS:
-            raise MoneyError(f"unknown currency {self.currency!r} (ISO 4217 code expected)")
+            raise MoneyError(
+                f"unknown currency {self.currency!r} (ISO 4217 code expected)", "currency"
+            )
         if not 0 < self.minor <= MAX_MINOR:
             raise MoneyError("amount must be greater than 0 and at most 10^15 minor units")
 
@@ -56,7 +63,7 @@ class Money:
     def parse(cls, amount: str | int | float | Decimal, currency: str) -> Money:
         """Parse a decimal amount (string or JSON number) in major units, strictly."""
         if currency not in MINOR_UNITS:
-            raise MoneyError(f"unknown currency {currency!r} (ISO 4217 code expected)")
+            raise MoneyError(f"unknown currency {currency!r} (ISO 4217 code expected)", "currency")
         if isinstance(amount, bool):
             raise MoneyError("amount must be a decimal number or string, not a boolean")
         text = str(amount)

@@ -25,6 +25,10 @@ class MerchantDirectory(Protocol):
         """The merchant owning this raw API key, or None. Raises TransientError if unreachable."""
         ...
 
+    def remembered(self, api_key: str) -> tuple[bool, Merchant | None]:
+        """(True, what `authenticate` would answer) when that is known without I/O."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredResponse:
@@ -58,14 +62,41 @@ IdempotencyOutcome = (
 )
 
 
-class IdempotencyStore(Protocol):
-    def begin(self, merchant_id: str, key: str, request_hash: str) -> IdempotencyOutcome: ...
+class IntakeRecords(Protocol):
+    """Intake's records in the cache (Redis): the Idempotency-Key claims with the responses to
+    replay, and the accepted payments processing has not recorded yet. Asynchronous: intake's
+    hot path runs on the event loop."""
 
-    def complete(
+    async def begin(
+        self, merchant_id: str, key: str | None, request_hash: str, pending: PaymentRecord
+    ) -> IdempotencyOutcome:
+        """In one round trip: take the key (when there is one) and, if taken, store the
+        pending payment. Begun: this request holds the key; complete() or abandon() it."""
+        ...
+
+    async def peek(
+        self, merchant_id: str, key: str, request_hash: str
+    ) -> IdempotencyOutcome | None:
+        """What the key holds for this request, without taking it; None when it is free."""
+        ...
+
+    async def complete(
         self, merchant_id: str, key: str, request_hash: str, response: StoredResponse
     ) -> None: ...
 
-    def abandon(self, merchant_id: str, key: str) -> None: ...
+    async def abandon(self, merchant_id: str, key: str | None, transaction_id: str) -> None:
+        """Free the key and forget the pending payment: nothing was accepted."""
+        ...
+
+
+class PublishFence(Protocol):
+    """Settles a publish in doubt against the ledger processing claims payments in."""
+
+    def void(self, transaction_id: str, event_id: str, at: datetime) -> bool:
+        """Insert a void marker for this publish of the payment: True if it won (processing
+        will never charge what that publish carried), False if processing had claimed the
+        payment first (it is durable and will be processed)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +105,19 @@ class OutgoingMessage:
     key: str | bytes | None
     value: bytes
     headers: Sequence[tuple[str, bytes]]
+
+
+class AsyncEventPublisher(Protocol):
+    async def publish_async(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        """Return once the broker acknowledged (acks=all). TransientError when nothing was
+        sent; PublishInDoubtError when the broker may have kept it."""
+        ...
 
 
 class EventPublisher(Protocol):
@@ -94,15 +138,10 @@ class EventPublisher(Protocol):
 
 
 class PendingPayments(Protocol):
-    """Accepted payments not yet picked up by processing (the read side's first page)."""
-
-    def put(self, record: PaymentRecord) -> None: ...
+    """Accepted payments not yet recorded by processing (the read side's first page; intake
+    writes them through IntakeRecords)."""
 
     def get(self, transaction_id: str) -> PaymentRecord | None: ...
-
-    def discard(self, transaction_id: str) -> None:
-        """Best effort: forget a record whose payment was not accepted after all."""
-        ...
 
 
 class PaymentReader(Protocol):
@@ -234,6 +273,8 @@ class LedgerEntry:
     """How many such records there are (each invocation that decided nothing wrote one)."""
     recorded: PaymentProcessed | None = None
     """The outcome, as recorded: what is published, now and on every redelivery."""
+    voided: bool = False
+    """Intake voided the publish this request came from (it answered 503): never process it."""
 
     @property
     def attempts(self) -> int:

@@ -10,11 +10,22 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Sequence[str]]
 """Host name → its addresses as text; raises OSError when it does not resolve."""
+
+
+class CachingResolver(Protocol):
+    """A Resolver that keeps its answers a while; `known` says whether calling it now would
+    answer from what it keeps (no lookup, nothing that blocks)."""
+
+    def __call__(self, host: str) -> Sequence[str]: ...
+
+    def known(self, host: str) -> bool: ...
+
 
 MAX_URL_LENGTH = 2048
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?$", re.IGNORECASE)
@@ -57,6 +68,18 @@ def check_webhook_url(url: str, resolve: Resolver, allow_private: bool) -> None:
                     "webhookUrl must not point at a private, loopback, link-local or "
                     "otherwise internal address"
                 )
+
+
+def host_to_resolve(url: str) -> str | None:
+    """The host name `check_webhook_url` would resolve for this URL; None when it would not
+    resolve anything (an address literal, or a URL it refuses before that)."""
+    try:
+        host = _parse(url)
+    except WebhookUrlError:
+        return None
+    if host.startswith("[") or _NUMERIC_HOST.match(host) or not _HOST_LABELS.match(host):
+        return None
+    return host
 
 
 _GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")

@@ -125,9 +125,9 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         },
     )
     async def create_payment(request: Request) -> Response:
-        body = await _read_body(request)  # stops reading past the limit
-        # One hop to a worker thread for everything that blocks (Redis, Kafka's ack).
-        return await run_in_threadpool(_create_payment, deps, request, body)
+        # On the event loop throughout: Redis through redis.asyncio, Kafka's acknowledgment
+        # as a future; a thread only for what rarely happens (a key or a host not cached).
+        return await _create_payment(deps, request)
 
     @app.get(
         "/api/payments/{transactionId}",
@@ -166,10 +166,11 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-def _create_payment(deps: IntakeDeps, request: Request, body: bytes | None) -> Response:
+async def _create_payment(deps: IntakeDeps, request: Request) -> Response:
     """In order: 401, 415, 413, 422 (headers, then body), then accept (409/422/503/202)."""
-    merchant = _authenticate(deps, request)
+    merchant = await _authenticate_async(deps, request)
     _require_json(request)
+    body = await _read_body(request)  # stops reading past the limit
     if body is None:
         raise _PayloadTooLargeError
     idempotency_key = _idempotency_key(request)
@@ -182,7 +183,7 @@ def _create_payment(deps: IntakeDeps, request: Request, body: bytes | None) -> R
         ) from None
     if isinstance(payment.amount, float):
         payment = payment.model_copy(update={"amount": exact_amount(body)})
-    accepted = deps.service().accept(merchant, payment, idempotency_key, _request_id(request))
+    accepted = await deps.service().accept(merchant, payment, idempotency_key, _request_id(request))
     stored = accepted.response
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
     if stored.location:
@@ -246,10 +247,28 @@ def _require_json(request: Request) -> None:
 
 
 def _authenticate(deps: IntakeDeps, request: Request) -> Merchant:
+    return _authenticated(request, deps.directory().authenticate(_api_key(request)))
+
+
+async def _authenticate_async(deps: IntakeDeps, request: Request) -> Merchant:
+    """From the directory's in-process cache when it remembers the key; else its lookup,
+    in a worker thread (once per key every few seconds)."""
+    api_key = _api_key(request)
+    directory = deps.directory()
+    known, merchant = directory.remembered(api_key)
+    if not known:
+        merchant = await run_in_threadpool(directory.authenticate, api_key)
+    return _authenticated(request, merchant)
+
+
+def _api_key(request: Request) -> str:
     api_key = request.headers.get("x-api-key")
     if not api_key:
         raise UnauthorizedError("missing X-API-Key header")
-    merchant = deps.directory().authenticate(api_key)
+    return api_key
+
+
+def _authenticated(request: Request, merchant: Merchant | None) -> Merchant:
     if merchant is None:
         raise UnauthorizedError("unknown or revoked API key")
     request.state.merchant_id = merchant.merchant_id

@@ -8,13 +8,14 @@ from typing import Any
 import pymongo
 import redis
 
-from common.adapters.dns_resolver import resolve_host
+from common.adapters.dns_resolver import CachedResolver
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.adapters.mongo_connection import mongo_answers, mongo_client
+from common.adapters.mongo_payment_ledger import MongoPublishFence
 from common.adapters.mongo_payment_reader import MongoPaymentReader
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
-from common.adapters.redis_connection import redis_answers, redis_client
-from common.adapters.redis_idempotency_store import RedisIdempotencyStore
+from common.adapters.redis_connection import LoopRedis, redis_answers, redis_client
+from common.adapters.redis_intake_records import RedisIntakeRecords
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
 from common.adapters.secrets_manager_secrets import key_material
@@ -72,13 +73,14 @@ class IntakeRuntime:
         s = self.settings
         return IntakeService(
             publisher=self.publisher,
-            idempotency=RedisIdempotencyStore(self._redis),
+            records=RedisIntakeRecords(LoopRedis(s.redis_url)),
+            fence=MongoPublishFence(self._mongo[s.mongo_database]),
             pending=RedisPendingPayments(self._redis),
             reader=MongoPaymentReader(self._mongo[s.mongo_database]),
             deliveries=MongoWebhookDeliveries(self._mongo[s.mongo_database]),
             vault=CardVault(self._box, self._hasher),
             hasher=self._hasher,
-            resolve=resolve_host,
+            resolve=CachedResolver(),
             clock=SystemClock(),
             policy=IntakePolicy(s.payment_requested_topic, s.allow_private_webhook_urls),
         )

@@ -14,6 +14,7 @@ from common.domain.errors import (
     IdempotencyConflictError,
     IdempotencyMismatchError,
     NotFoundError,
+    PublishInDoubtError,
     TransientError,
     UnauthorizedError,
     ValidationFailedError,
@@ -67,11 +68,14 @@ def from_domain_error(exc: DomainError) -> Response:
 
 
 def from_transient_error(exc: TransientError) -> Response:
-    return problem(
-        503,
-        f"a dependency ({exc.dependency}) is unavailable; nothing was accepted, retry later",
-        headers={"Retry-After": str(exc.retry_after_s)},
+    detail = (
+        "the broker did not confirm this payment in time and the ledger could not be asked "
+        "whether it was kept: it may still be processed. Retry with the same Idempotency-Key "
+        "(the retry is the same payment, charged at most once)"
+        if isinstance(exc, PublishInDoubtError)
+        else f"a dependency ({exc.dependency}) is unavailable; nothing was accepted, retry later"
     )
+    return problem(503, detail, headers={"Retry-After": str(exc.retry_after_s)})
 
 
 def field_problems(errors: Iterable[Any]) -> list[FieldProblem]:

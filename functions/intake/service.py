@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from common.domain.cards import CardError, brand_of, check_cvc, check_expiry, check_number
 from common.domain.errors import (
-    DomainError,
     FieldProblem,
     IdempotencyConflictError,
     IdempotencyMismatchError,
     NotFoundError,
+    PublishInDoubtError,
     TransientError,
     ValidationFailedError,
 )
@@ -23,23 +24,31 @@ from common.domain.events import CardToken, PaymentRequested
 from common.domain.money import Money, MoneyError
 from common.domain.payment import CardSummary, PaymentRecord, PaymentStatus
 from common.domain.ports import (
+    AsyncEventPublisher,
     Clock,
-    EventPublisher,
     IdempotencyBegun,
     IdempotencyInFlight,
-    IdempotencyMismatch,
+    IdempotencyOutcome,
     IdempotencyReplay,
-    IdempotencyStore,
+    IntakeRecords,
     Merchant,
     PaymentReader,
     PendingPayments,
+    PublishFence,
     StoredResponse,
     WebhookDeliveries,
 )
-from common.domain.webhook_url import Resolver, WebhookUrlError, check_webhook_url
+from common.domain.webhook_url import (
+    CachingResolver,
+    Resolver,
+    WebhookUrlError,
+    check_webhook_url,
+    host_to_resolve,
+)
 from common.domain.webhooks import Delivery, webhook_id
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
+from functions.intake.canonical import canonical_request
 from functions.intake.schemas import PaymentAccepted, PaymentRequestIn
 
 log = logging.getLogger(__name__)
@@ -66,24 +75,76 @@ class ValidPayment:
     brand: str
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A valid request on its way to being accepted, under its transaction id."""
+
+    merchant: Merchant
+    request: PaymentRequestIn
+    valid: ValidPayment
+    card: CardSummary
+    transaction_id: str
+    at: datetime
+
+    def pending_record(self) -> PaymentRecord:
+        return PaymentRecord(
+            transaction_id=self.transaction_id,
+            merchant_id=self.merchant.merchant_id,
+            status=PaymentStatus.PENDING,
+            amount_minor=self.valid.money.minor,
+            currency=self.valid.money.currency,
+            reference=self.request.reference,
+            description=self.request.description,
+            metadata=self.request.metadata,
+            card=self.card,
+            created_at=self.at,
+            updated_at=self.at,
+        )
+
+    def accepted_response(self) -> StoredResponse:
+        body = PaymentAccepted(
+            transaction_id=self.transaction_id,
+            status=PaymentStatus.PENDING,
+            amount=self.valid.money.to_decimal_string(),
+            currency=self.valid.money.currency,
+            reference=self.request.reference,
+            created_at=self.at,
+        )
+        return StoredResponse(
+            status_code=202,
+            body=body.model_dump_json(by_alias=True).encode(),
+            location=f"/api/payments/{self.transaction_id}",
+        )
+
+
+def idempotent_transaction_id(merchant_id: str, idempotency_key: str, request_hash: str) -> str:
+    """The transaction id of a request under an Idempotency-Key: merchant, key and the digest
+    of the canonical request. Once the key's record is gone (expired, Redis lost it), a replay
+    of the same request still lands on the same transaction, which processing claims once;
+    the same key with another body is another payment (as Stripe treats a key after 24 h)."""
+    return str(uuid.uuid5(_IDEMPOTENT_IDS, f"{merchant_id}\0{idempotency_key}\0{request_hash}"))
+
+
 class IntakeService:
     def __init__(
         self,
         *,
-        publisher: EventPublisher,
-        idempotency: IdempotencyStore,
+        publisher: AsyncEventPublisher,
+        records: IntakeRecords,
+        fence: PublishFence,
         pending: PendingPayments,
         reader: PaymentReader,
         deliveries: WebhookDeliveries,
         vault: CardVault,
         hasher: KeyedHasher,
-        resolve: Resolver,
+        resolve: CachingResolver,
         clock: Clock,
         policy: IntakePolicy,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._publisher = publisher
-        self._idempotency = idempotency
+        self._records = records
+        self._fence = fence
         self._pending = pending
         self._reader = reader
         self._deliveries = deliveries
@@ -94,54 +155,66 @@ class IntakeService:
         self._policy = policy
         self._new_id = new_id
 
-    def accept(
+    async def accept(
         self,
         merchant: Merchant,
         request: PaymentRequestIn,
         idempotency_key: str | None,
         trace_id: str,
     ) -> Accepted:
-        if idempotency_key is None:
-            valid = self._validate(request)
-            response = self._publish(merchant, request, valid, trace_id, self._new_id())
-            return Accepted(response, replayed=False)
-
-        request_hash = self._hasher.digest(
-            "idempotency-request", request.model_dump_json(by_alias=True).encode()
+        """Validate; take the key and record the pending payment (one round trip); publish;
+        202 once the broker acknowledged or, when its answer is in doubt, once the ledger
+        says processing has the payment."""
+        mid, key = merchant.merchant_id, idempotency_key
+        request_hash = (
+            self._hasher.digest("idempotency-request", canonical_request(request))
+            if key is not None
+            else ""
         )
-        outcome = self._idempotency.begin(merchant.merchant_id, idempotency_key, request_hash)
-        if isinstance(outcome, IdempotencyReplay):
-            return Accepted(outcome.response, replayed=True)
-        if isinstance(outcome, IdempotencyInFlight):
-            raise IdempotencyConflictError(
-                "a request with this Idempotency-Key is still in progress; retry shortly"
-            )
-        if isinstance(outcome, IdempotencyMismatch):
-            raise IdempotencyMismatchError(
-                "this Idempotency-Key was used with a different request body"
-            )
-        assert isinstance(outcome, IdempotencyBegun)
-        # Validation comes after the replay check, so a retry of an accepted payment gets its
-        # 202 back even if the card expired or DNS hiccups in between. The transaction id is
-        # derived from the key: should an acknowledgement time out although Kafka kept the
-        # event, the client's retry publishes the same transaction again and processing
-        # deduplicates it, instead of a second payment being charged.
         try:
-            valid = self._validate(request)
-            transaction_id = str(
-                uuid.uuid5(_IDEMPOTENT_IDS, f"{merchant.merchant_id}\0{idempotency_key}")
-            )
-            response = self._publish(merchant, request, valid, trace_id, transaction_id)
-        except (DomainError, TransientError):
-            self._idempotency.abandon(merchant.merchant_id, idempotency_key)
+            valid = await self._validate(request)
+        except ValidationFailedError:
+            if key is not None:
+                # A retry of an accepted payment gets its 202 back even if its card expired
+                # (or its webhook host stopped resolving) in between.
+                held = await self._held(mid, key, request_hash)
+                if held is not None:
+                    return _answer(held)
             raise
+        now = self._clock.now()
+        transaction_id = (
+            idempotent_transaction_id(mid, key, request_hash) if key is not None else self._new_id()
+        )
+        draft = Draft(
+            merchant, request, valid, self._card_summary(request, valid), transaction_id, now
+        )
+        outcome = await self._records.begin(mid, key, request_hash, draft.pending_record())
+        if not isinstance(outcome, IdempotencyBegun):
+            return _answer(outcome)
+        event = self._event(draft)
         try:
-            self._idempotency.complete(
-                merchant.merchant_id, idempotency_key, request_hash, response
+            await self._publisher.publish_async(
+                self._policy.topic, transaction_id, event.to_json(), event.headers(trace_id)
             )
-        except TransientError as exc:
-            # Accepted is accepted: answer 202. A retry within the in-flight lease gets 409.
-            log.warning("idempotency record not stored", extra={"reason": str(exc)})
+        except PublishInDoubtError as doubt:
+            try:
+                claimed = await self._claimed_despite(doubt, event)
+            except TransientError:  # unsettled: the answer says it may have been accepted
+                await self._abandon(mid, key, transaction_id)
+                raise doubt from None
+            if not claimed:  # voided: nothing was accepted, truly
+                await self._abandon(mid, key, transaction_id)
+                raise TransientError(doubt.dependency, doubt.detail) from None
+        except TransientError:
+            await self._abandon(mid, key, transaction_id)
+            raise
+        response = draft.accepted_response()
+        if key is not None:
+            try:
+                await self._records.complete(mid, key, request_hash, response)
+            except TransientError as exc:
+                # Accepted is accepted: answer 202. A retry within the in-flight lease gets 409.
+                log.warning("idempotency record not stored", extra={"reason": str(exc)})
         return Accepted(response, replayed=False)
 
     def get(self, merchant: Merchant, transaction_id: str) -> tuple[PaymentRecord, Delivery | None]:
@@ -170,103 +243,117 @@ class IntakeService:
 
     # -- steps ------------------------------------------------------------------
 
-    def _validate(self, request: PaymentRequestIn) -> ValidPayment:
-        problems: list[FieldProblem] = []
-        money = card_number = brand = None
+    async def _held(
+        self, merchant_id: str, key: str, request_hash: str
+    ) -> IdempotencyOutcome | None:
+        """What the key holds, for a request that failed validation (None: nothing to
+        answer in its place; a cache that cannot answer now holds nothing either)."""
         try:
-            money = Money.parse(request.amount, request.currency)
-        except MoneyError as exc:
-            field = "currency" if "currency" in str(exc) else "amount"
-            problems.append(FieldProblem(field, str(exc)))
-        try:
-            card_number = check_number(request.card.number)
-            brand = brand_of(card_number)
-        except CardError as exc:
-            problems.append(FieldProblem("card.number", str(exc)))
-        try:
-            check_cvc(request.card.cvc, brand or "unknown")
-        except CardError as exc:
-            problems.append(FieldProblem("card.cvc", str(exc)))
-        try:
-            today: date = self._clock.now().date()
-            check_expiry(request.card.exp_month, request.card.exp_year, today)
-        except CardError as exc:
-            field = "card.expYear" if "expYear" in str(exc) else "card.expMonth"
-            problems.append(FieldProblem(field, str(exc)))
-        try:
-            check_webhook_url(
-                request.webhook_url, self._resolve, self._policy.allow_private_webhook_urls
-            )
-        except WebhookUrlError as exc:
-            problems.append(FieldProblem("webhookUrl", str(exc)))
-        if problems or money is None or card_number is None or brand is None:
-            raise ValidationFailedError("the payment request is invalid", problems)
-        return ValidPayment(money, card_number, brand)
+            held = await self._records.peek(merchant_id, key, request_hash)
+        except TransientError:
+            return None
+        return None if held is None or isinstance(held, IdempotencyBegun) else held
 
-    def _publish(
-        self,
-        merchant: Merchant,
-        request: PaymentRequestIn,
-        valid: ValidPayment,
-        trace_id: str,
-        transaction_id: str,
-    ) -> StoredResponse:
-        """Record the pending payment, then publish; accepted once the broker acknowledged."""
-        now = self._clock.now()
-        card = CardSummary(
+    async def _claimed_despite(self, doubt: PublishInDoubtError, event: PaymentRequested) -> bool:
+        """The broker may have the event: void this publish in the ledger, unless processing
+        claimed it first. True: the payment is durable after all (202)."""
+        log.warning(
+            "publish in doubt; settling it in the ledger",
+            extra={"transactionId": event.transaction_id, "reason": doubt.detail},
+        )
+        claimed = not await asyncio.to_thread(
+            self._fence.void, event.transaction_id, event.event_id, self._clock.now()
+        )
+        log.warning(
+            "publish in doubt settled",
+            extra={"transactionId": event.transaction_id, "claimed": claimed},
+        )
+        return claimed
+
+    async def _abandon(self, merchant_id: str, key: str | None, transaction_id: str) -> None:
+        try:
+            await self._records.abandon(merchant_id, key, transaction_id)
+        except TransientError as exc:  # the key's lease runs out on its own
+            log.warning("idempotency key not freed", extra={"reason": str(exc)})
+
+    async def _validate(self, request: PaymentRequestIn) -> ValidPayment:
+        host = host_to_resolve(request.webhook_url)
+        if host is not None and not self._resolve.known(host):
+            with contextlib.suppress(OSError, UnicodeError):  # kept: the check refuses it
+                await asyncio.to_thread(self._resolve, host)  # the one lookup that blocks
+        return validate_payment(
+            request,
+            self._clock.now().date(),
+            self._resolve,
+            self._policy.allow_private_webhook_urls,
+        )
+
+    def _card_summary(self, request: PaymentRequestIn, valid: ValidPayment) -> CardSummary:
+        return CardSummary(
             brand=valid.brand,
             last4=valid.card_number[-4:],
             exp_month=request.card.exp_month,
             exp_year=request.card.exp_year,
             fingerprint=self._vault.fingerprint(valid.card_number),
         )
-        event = PaymentRequested(
+
+    def _event(self, d: Draft) -> PaymentRequested:
+        return PaymentRequested(
             event_id=str(uuid.uuid4()),
-            occurred_at=now,
-            transaction_id=transaction_id,
-            merchant_id=merchant.merchant_id,
-            amount_minor=valid.money.minor,
-            currency=valid.money.currency,
-            reference=request.reference,
-            description=request.description,
-            metadata=request.metadata,
-            webhook_url=request.webhook_url,
+            occurred_at=d.at,
+            transaction_id=d.transaction_id,
+            merchant_id=d.merchant.merchant_id,
+            amount_minor=d.valid.money.minor,
+            currency=d.valid.money.currency,
+            reference=d.request.reference,
+            description=d.request.description,
+            metadata=d.request.metadata,
+            webhook_url=d.request.webhook_url,
             card=CardToken(
-                **card.model_dump(), token=self._vault.tokenize(valid.card_number, transaction_id)
+                **d.card.model_dump(),
+                token=self._vault.tokenize(d.valid.card_number, d.transaction_id),
             ),
         )
-        self._pending.put(
-            PaymentRecord(
-                transaction_id=transaction_id,
-                merchant_id=merchant.merchant_id,
-                status=PaymentStatus.PENDING,
-                amount_minor=valid.money.minor,
-                currency=valid.money.currency,
-                reference=request.reference,
-                description=request.description,
-                metadata=request.metadata,
-                card=card,
-                created_at=now,
-                updated_at=now,
-            )
+
+
+def validate_payment(
+    request: PaymentRequestIn, today: date, resolve: Resolver, allow_private_urls: bool
+) -> ValidPayment:
+    """Every check of a payment request beyond its shape; all problems at once."""
+    problems: list[FieldProblem] = []
+    money = card_number = brand = None
+    try:
+        money = Money.parse(request.amount, request.currency)
+    except MoneyError as exc:
+        problems.append(FieldProblem(exc.field, str(exc)))
+    try:
+        card_number = check_number(request.card.number)
+        brand = brand_of(card_number)
+    except CardError as exc:
+        problems.append(FieldProblem(f"card.{exc.field}", str(exc)))
+    try:
+        check_cvc(request.card.cvc, brand or "unknown")
+    except CardError as exc:
+        problems.append(FieldProblem(f"card.{exc.field}", str(exc)))
+    try:
+        check_expiry(request.card.exp_month, request.card.exp_year, today)
+    except CardError as exc:
+        problems.append(FieldProblem(f"card.{exc.field}", str(exc)))
+    try:
+        check_webhook_url(request.webhook_url, resolve, allow_private_urls)
+    except WebhookUrlError as exc:
+        problems.append(FieldProblem("webhookUrl", str(exc)))
+    if problems or money is None or card_number is None or brand is None:
+        raise ValidationFailedError("the payment request is invalid", problems)
+    return ValidPayment(money, card_number, brand)
+
+
+def _answer(held: IdempotencyOutcome) -> Accepted:
+    """The answer for a key held by another request than this one."""
+    if isinstance(held, IdempotencyReplay):
+        return Accepted(held.response, replayed=True)
+    if isinstance(held, IdempotencyInFlight):
+        raise IdempotencyConflictError(
+            "a request with this Idempotency-Key is still in progress; retry shortly"
         )
-        try:
-            self._publisher.publish(
-                self._policy.topic, transaction_id, event.to_json(), event.headers(trace_id)
-            )
-        except TransientError:
-            self._pending.discard(transaction_id)
-            raise
-        body = PaymentAccepted(
-            transaction_id=transaction_id,
-            status=PaymentStatus.PENDING,
-            amount=valid.money.to_decimal_string(),
-            currency=valid.money.currency,
-            reference=request.reference,
-            created_at=now,
-        )
-        return StoredResponse(
-            status_code=202,
-            body=json.dumps(body.model_dump(mode="json", by_alias=True)).encode(),
-            location=f"/api/payments/{transaction_id}",
-        )
+    raise IdempotencyMismatchError("this Idempotency-Key was used with a different request body")

@@ -148,8 +148,11 @@ class ProcessService:
             return []
         results: list[Result | Exception] = [Result.DONE] * len(requests)
         entries = self._ledger.claim_all(requests, self._clock.now())
+        for e in entries:
+            if e.voided:  # intake answered 503 for this publish: it is no payment
+                log.info("publish voided by intake", extra={"transactionId": e.transaction_id})
         to_publish = [(i, e.recorded) for i, e in enumerate(entries) if e.recorded is not None]
-        undecided = [i for i, e in enumerate(entries) if e.recorded is None]
+        undecided = [i for i, e in enumerate(entries) if e.recorded is None and not e.voided]
         futures = {
             i: executor.submit(self._pass_one, requests[i], entries[i], invocation_deadline)
             for i in undecided

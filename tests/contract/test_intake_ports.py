@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
 
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
-from common.adapters.redis_idempotency_store import RedisIdempotencyStore
+from common.adapters.redis_connection import LoopRedis
+from common.adapters.redis_intake_records import RedisIntakeRecords
 from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
 from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
@@ -22,7 +25,7 @@ from common.domain.ports import (
     IdempotencyInFlight,
     IdempotencyMismatch,
     IdempotencyReplay,
-    IdempotencyStore,
+    IntakeRecords,
     Merchant,
     PendingPayments,
     StoredResponse,
@@ -36,53 +39,40 @@ from common.domain.webhooks import (
 )
 from common.security.sealed_box import SealedBox
 from tests.fakes import (
-    FakeIdempotencyStore,
+    FakeIntakeRecords,
     FakeMerchantDirectory,
-    FakePendingPayments,
     FakeSlowEndpoints,
     FakeWebhookDeliveries,
 )
 
 real = pytest.mark.integration
+T = TypeVar("T")
 
 
 @pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
-def idempotency(request: pytest.FixtureRequest) -> IdempotencyStore:
+def records(request: pytest.FixtureRequest) -> tuple[IntakeRecords, PendingPayments]:
     if request.param == "fake":
-        return FakeIdempotencyStore()
-    return RedisIdempotencyStore(request.getfixturevalue("redis_client"))
+        fake = FakeIntakeRecords()
+        return fake, fake
+    infra = request.getfixturevalue("infra")
+    return (
+        RedisIntakeRecords(LoopRedis(infra.redis_url)),
+        RedisPendingPayments(request.getfixturevalue("redis_client")),
+    )
 
 
-@pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
-def pending(request: pytest.FixtureRequest) -> PendingPayments:
-    if request.param == "fake":
-        return FakePendingPayments()
-    return RedisPendingPayments(request.getfixturevalue("redis_client"))
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """On a loop of its own, never made the thread's current one (Mangum's handler in other
+    tests of this process asks for that)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def unique() -> str:
     return uuid.uuid4().hex
-
-
-def test_idempotency_begin_replay_mismatch_in_flight(idempotency: IdempotencyStore) -> None:
-    merchant, key = f"mer_{unique()}", "order-1"
-    response = StoredResponse(202, b'{"transactionId":"t"}', "/api/payments/t")
-    assert idempotency.begin(merchant, key, "h1") == IdempotencyBegun()
-    assert idempotency.begin(merchant, key, "h1") == IdempotencyInFlight()
-    assert idempotency.begin(merchant, key, "h2") == IdempotencyMismatch()
-    idempotency.complete(merchant, key, "h1", response)
-    assert idempotency.begin(merchant, key, "h1") == IdempotencyReplay(response)
-    assert idempotency.begin(merchant, key, "h2") == IdempotencyMismatch()
-
-
-def test_idempotency_is_per_merchant_and_abandon_frees_the_key(
-    idempotency: IdempotencyStore,
-) -> None:
-    key = f"k-{unique()}"
-    assert idempotency.begin("mer_a" + key, key, "h") == IdempotencyBegun()
-    assert idempotency.begin("mer_b" + key, key, "h") == IdempotencyBegun()
-    idempotency.abandon("mer_a" + key, key)
-    assert idempotency.begin("mer_a" + key, key, "other") == IdempotencyBegun()
 
 
 def record(tx: str) -> PaymentRecord:
@@ -103,14 +93,60 @@ def record(tx: str) -> PaymentRecord:
     )
 
 
-def test_pending_put_get_discard(pending: PendingPayments) -> None:
-    tx = unique()
+def test_begin_replay_mismatch_in_flight(
+    records: tuple[IntakeRecords, PendingPayments],
+) -> None:
+    intake, pending = records
+    merchant, key, tx = f"mer_{unique()}", "order-1", unique()
+    response = StoredResponse(202, b'{"transactionId":"t"}', "/api/payments/t")
+
+    async def steps() -> list[Any]:
+        return [
+            await intake.peek(merchant, key, "h1"),
+            await intake.begin(merchant, key, "h1", record(tx)),
+            await intake.begin(merchant, key, "h1", record(unique())),
+            await intake.begin(merchant, key, "h2", record(unique())),
+            await intake.peek(merchant, key, "h1"),
+            await intake.complete(merchant, key, "h1", response),
+            await intake.begin(merchant, key, "h1", record(unique())),
+            await intake.begin(merchant, key, "h2", record(unique())),
+            await intake.peek(merchant, key, "h1"),
+        ]
+
+    assert run(steps()) == [
+        None,
+        IdempotencyBegun(),
+        IdempotencyInFlight(),
+        IdempotencyMismatch(),
+        IdempotencyInFlight(),
+        None,
+        IdempotencyReplay(response),
+        IdempotencyMismatch(),
+        IdempotencyReplay(response),
+    ]
+    assert pending.get(tx) == record(tx)  # only the request that took the key stored one
+
+
+def test_keys_are_per_merchant_and_abandon_frees_the_key_and_the_pending_payment(
+    records: tuple[IntakeRecords, PendingPayments],
+) -> None:
+    intake, pending = records
+    key, tx, tx_b, tx_free = f"k-{unique()}", unique(), unique(), unique()
+
+    async def steps() -> list[Any]:
+        out = [
+            await intake.begin("mer_a" + key, key, "h", record(tx)),
+            await intake.begin("mer_b" + key, key, "h", record(tx_b)),
+            await intake.begin("mer_a" + key, None, "", record(tx_free)),
+        ]
+        await intake.abandon("mer_a" + key, key, tx)
+        await intake.abandon("mer_a" + key, key, tx)  # twice is fine
+        out.append(await intake.begin("mer_a" + key, key, "other", record(unique())))
+        return out
+
+    assert run(steps()) == [IdempotencyBegun()] * 4
     assert pending.get(tx) is None
-    pending.put(record(tx))
-    assert pending.get(tx) == record(tx)
-    pending.discard(tx)
-    assert pending.get(tx) is None
-    pending.discard(tx)  # twice is fine
+    assert pending.get(tx_b) == record(tx_b) and pending.get(tx_free) == record(tx_free)
 
 
 @pytest.fixture(params=["fake", pytest.param("redis", marks=real)])

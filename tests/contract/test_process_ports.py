@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from common.adapters.http_bank_client import HttpBankClient
-from common.adapters.mongo_payment_ledger import MongoPaymentLedger
+from common.adapters.mongo_payment_ledger import MongoPaymentLedger, MongoPublishFence
 from common.adapters.mongo_payment_reader import MongoPaymentReader
 from common.adapters.ratio_breaker import BreakerPolicy, RatioCircuitBreaker
 from common.adapters.resilient_bank import ResilientBank
@@ -29,6 +29,7 @@ from common.domain.ports import (
     Outcome,
     PaymentLedger,
     PendingReversal,
+    PublishFence,
 )
 from functions.process.service import processed_event
 from tests.fakes import FakeBank, FakeBreakerStorage, FakePaymentLedger
@@ -41,6 +42,51 @@ def ledger(request: pytest.FixtureRequest) -> PaymentLedger:
     if request.param == "fake":
         return FakePaymentLedger()
     return MongoPaymentLedger(request.getfixturevalue("mongo_db"))
+
+
+@pytest.fixture(params=["fake", pytest.param("mongodb", marks=pytest.mark.integration)])
+def ledger_and_fence(request: pytest.FixtureRequest) -> tuple[PaymentLedger, PublishFence]:
+    if request.param == "fake":
+        fake = FakePaymentLedger()
+        return fake, fake
+    db = request.getfixturevalue("mongo_db")
+    return MongoPaymentLedger(db), MongoPublishFence(db)
+
+
+def republished(req: PaymentRequested) -> PaymentRequested:
+    """The same payment published again (a client's retry under its Idempotency-Key)."""
+    return req.model_copy(update={"event_id": str(uuid.uuid4())})
+
+
+def test_a_voided_publish_is_never_claimed_and_a_retry_is_the_payment(
+    ledger_and_fence: tuple[PaymentLedger, PublishFence],
+) -> None:
+    ledger, fence = ledger_and_fence
+    kept = requested()
+    assert fence.void(kept.transaction_id, kept.event_id, T0) is True
+    assert fence.void(kept.transaction_id, kept.event_id, T0) is True  # settled once
+    assert ledger.claim_all([kept], T0)[0].voided
+    retry = republished(kept)
+    first = ledger.claim_all([retry], T0 + timedelta(seconds=1))[0]
+    assert not first.voided and first.claimed_at == T0 + timedelta(seconds=1)
+    # every later publish of it, and the retry's redelivery, continue that one claim
+    for again in (retry, republished(kept), kept):
+        entry = ledger.claim_all([again], T0 + timedelta(seconds=5))[0]
+        assert entry.voided == (again is kept)
+        if not entry.voided:
+            assert entry.claimed_at == T0 + timedelta(seconds=1)
+    # a later publish in doubt finds the payment claimed: it is durable
+    assert fence.void(kept.transaction_id, str(uuid.uuid4()), T0) is False
+
+
+def test_a_publish_processing_claimed_first_cannot_be_voided(
+    ledger_and_fence: tuple[PaymentLedger, PublishFence],
+) -> None:
+    ledger, fence = ledger_and_fence
+    req = requested()
+    ledger.claim_all([req], T0)
+    assert fence.void(req.transaction_id, req.event_id, T0) is False
+    assert not ledger.claim_all([req], T0)[0].voided
 
 
 def requested() -> PaymentRequested:

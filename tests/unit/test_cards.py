@@ -64,3 +64,18 @@ def test_cvc_shape_depends_on_brand() -> None:
     for bad, brand in [("12", "visa"), ("1234", "visa"), ("123", "amex"), ("12a", "visa")]:
         with pytest.raises(CardError):
             check_cvc(bad, brand)
+
+
+def test_a_card_error_names_its_field() -> None:
+    today = date(2026, 12, 2)
+    cases = [
+        (lambda: check_number("4242424242424241"), "number"),
+        (lambda: check_cvc("12", "visa"), "cvc"),
+        (lambda: check_expiry(13, 2030, today), "expMonth"),
+        (lambda: check_expiry(12, 2099, today), "expYear"),
+        (lambda: check_expiry(1, 2020, today), "expMonth"),
+    ]
+    for check, field in cases:
+        with pytest.raises(CardError) as refused:
+            check()
+        assert refused.value.field == field

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from common.adapters.dns_resolver import CachedResolver
 from common.domain.errors import TransientError
+from common.domain.events import PaymentRequested
 from common.domain.payment import PaymentStatus
 from common.domain.ports import Merchant
 from common.domain.webhooks import (
@@ -26,10 +28,10 @@ from common.security.sealed_box import SealedBox
 from functions.intake.app import create_app
 from functions.intake.service import IntakePolicy, IntakeService
 from tests.fakes import (
-    FakeIdempotencyStore,
+    FakeIntakeRecords,
     FakeMerchantDirectory,
+    FakePaymentLedger,
     FakePaymentReader,
-    FakePendingPayments,
     FakePublisher,
     FakeWebhookDeliveries,
     FixedClock,
@@ -49,8 +51,8 @@ def resolve(host: str) -> Sequence[str]:
 class Deps:
     def __init__(self) -> None:
         self.publisher = FakePublisher()
-        self.idempotency = FakeIdempotencyStore()
-        self.pending = FakePendingPayments()
+        self.records = FakeIntakeRecords()
+        self.ledger = FakePaymentLedger()
         self.reader = FakePaymentReader()
         self.deliveries = FakeWebhookDeliveries()
         self.merchants = FakeMerchantDirectory()
@@ -59,13 +61,14 @@ class Deps:
         self.vault = CardVault(SealedBox(bytes(32)), KeyedHasher(bytes(32)))
         self._service = IntakeService(
             publisher=self.publisher,
-            idempotency=self.idempotency,
-            pending=self.pending,
+            records=self.records,
+            fence=self.ledger,
+            pending=self.records,
             reader=self.reader,
             deliveries=self.deliveries,
             vault=self.vault,
             hasher=KeyedHasher(bytes(32)),
-            resolve=resolve,
+            resolve=CachedResolver(resolve),
             clock=FixedClock(),
             policy=IntakePolicy("payments.requested", allow_private_webhook_urls=False),
         )
@@ -174,15 +177,15 @@ def test_idempotent_replay_conflict_and_mismatch(client: TestClient, deps: Deps)
     assert other_merchant.status_code == 202
     assert other_merchant.json()["transactionId"] != first.json()["transactionId"]
 
-    deps.idempotency.begin("mer_a", "in-flight", "whatever")  # someone else holds it now
+    deps.records.keys[("mer_a", "in-flight")] = ("whatever", None)  # someone else holds it
     assert post(client, **{"Idempotency-Key": "in-flight"}).status_code in (409, 422)
 
 
 def test_in_flight_key_with_same_body_is_409(client: TestClient, deps: Deps) -> None:
     # Learn the request digest by completing a first request, then mark it in flight again.
     post(client, **{"Idempotency-Key": "k1"})
-    ((stored_hash, _),) = [v for k, v in deps.idempotency.records.items() if k[1] == "k1"]
-    deps.idempotency.records[("mer_a", "k2")] = (stored_hash, None)
+    ((stored_hash, _),) = [v for k, v in deps.records.keys.items() if k[1] == "k1"]
+    deps.records.keys[("mer_a", "k2")] = (stored_hash, None)
     r = post(client, **{"Idempotency-Key": "k2"})
     assert r.status_code == 409
     assert r.headers["content-type"] == "application/problem+json"
@@ -196,7 +199,7 @@ def test_kafka_down_is_503_with_retry_after_and_frees_the_key(
     assert r.status_code == 503
     assert r.headers["retry-after"] == "1"
     assert r.headers["content-type"] == "application/problem+json"
-    assert deps.pending.records == {}
+    assert deps.records.records == {}
     deps.publisher.down = False
     assert post(client, **{"Idempotency-Key": "retry-me"}).status_code == 202
 
@@ -362,10 +365,10 @@ def test_a_temporary_dns_failure_is_503_and_frees_the_key(client: TestClient, de
     def flaky(host: str) -> Sequence[str]:
         raise TransientError("dns", "temporary resolver failure")
 
-    deps.service()._resolve = flaky
+    deps.service()._resolve = CachedResolver(flaky)
     r = post(client, body(webhookUrl="https://shop.example/h"), **{"Idempotency-Key": "dns"})
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
-    deps.service()._resolve = resolve
+    deps.service()._resolve = CachedResolver(resolve)
     assert post(client, **{"Idempotency-Key": "dns"}).status_code == 202
 
 
@@ -376,7 +379,7 @@ def test_the_webhook_block_and_resend(client: TestClient, deps: Deps) -> None:
     no_webhook_yet = client.post(f"/api/payments/{tx}/webhook/resend", headers={"X-API-Key": KEY_A})
     assert no_webhook_yet.status_code == 409
 
-    record = deps.pending.records[tx]
+    record = deps.records.records[tx]
     deps.reader.records[tx] = record.model_copy(update={"status": PaymentStatus.SUCCEEDED})
     at = FixedClock().now()
     created = Delivery(
@@ -432,3 +435,94 @@ def test_a_json_number_with_more_precision_than_a_float_is_refused_not_rounded(
     assert [e["field"] for e in r.json()["errors"]] == ["amount"]
     assert "decimal places" in r.json()["errors"][0]["message"]
     assert deps.publisher.sent == []
+
+
+def test_equivalent_bodies_are_one_request_under_a_key(client: TestClient, deps: Deps) -> None:
+    first = post(client, **{"Idempotency-Key": "same-thing"})
+    equivalent = [
+        '{"currency":"EUR","amount":49.99,"webhookUrl":"https://shop.example/hooks/payments",'
+        '"reference":"order-1234","description":"2 books","metadata":{"cartId":"c-77"},'
+        '"card":{"cvc":"123","number":"4242424242424242","expYear":2030,"expMonth":12,'
+        '"holderName":"A. Buyer"}}',
+        json.dumps(body(amount="49.990")),
+        json.dumps({**body(), "card": {**body()["card"], "holderName": "A. Buyer"}}),
+    ]
+    for raw in equivalent:
+        again = post(client, raw, **{"Idempotency-Key": "same-thing"})
+        assert again.status_code == 202, again.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()
+    no_holder = {**body(), "card": {k: v for k, v in body()["card"].items() if k != "holderName"}}
+    post(client, no_holder, **{"Idempotency-Key": "absent-vs-null"})
+    null_holder = {**body(), "card": {**body()["card"], "holderName": None}}
+    assert (
+        post(client, null_holder, **{"Idempotency-Key": "absent-vs-null"}).headers[
+            "idempotent-replayed"
+        ]
+        == "true"
+    )
+    assert len(deps.publisher.sent) == 2
+
+
+def test_after_the_key_record_is_gone_a_replay_is_the_same_payment_and_a_new_body_a_new_one(
+    client: TestClient, deps: Deps
+) -> None:
+    first = post(client, **{"Idempotency-Key": "lost"}).json()["transactionId"]
+    deps.records.keys.clear()  # expired, or Redis lost it
+    replay = post(client, **{"Idempotency-Key": "lost"})
+    assert replay.status_code == 202 and "idempotent-replayed" not in replay.headers
+    assert replay.json()["transactionId"] == first  # processing claims it once
+    deps.records.keys.clear()
+    other = post(client, body(amount="999.00"), **{"Idempotency-Key": "lost"})
+    assert other.status_code == 202
+    assert other.json()["transactionId"] != first  # a payment of its own, processed
+    assert [p.key for p in deps.publisher.sent] == [first, first, other.json()["transactionId"]]
+
+
+def test_a_publish_in_doubt_voided_is_503_and_frees_the_key(client: TestClient, deps: Deps) -> None:
+    deps.publisher.in_doubt = True
+    refused = post(client, **{"Idempotency-Key": "doubt"})
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert deps.records.keys == {} and deps.records.records == {}
+    kept = PaymentRequested.model_validate_json(deps.publisher.sent[0].value)
+    # the broker kept it: processing finds the void marker and never charges it
+    (entry,) = deps.ledger.claim_all([kept], datetime.now(UTC))
+    assert entry.voided
+    deps.publisher.in_doubt = False
+    retry = post(client, **{"Idempotency-Key": "doubt"})
+    assert retry.status_code == 202
+    assert retry.json()["transactionId"] == kept.transaction_id
+    again = PaymentRequested.model_validate_json(deps.publisher.sent[1].value)
+    (live,) = deps.ledger.claim_all([again], datetime.now(UTC))
+    assert not live.voided and live.recorded is None  # the retry is the payment
+
+
+def test_a_publish_in_doubt_that_processing_claimed_first_is_202(
+    client: TestClient, deps: Deps
+) -> None:
+    deps.publisher.in_doubt = True
+    real_publish = deps.publisher.publish
+
+    def and_processing_claims(*args: Any) -> None:
+        real_publish(*args)
+        event = PaymentRequested.model_validate_json(deps.publisher.sent[-1].value)
+        deps.ledger.claim_all([event], datetime.now(UTC))
+
+    deps.publisher.publish = and_processing_claims  # type: ignore[method-assign]
+    accepted = post(client, **{"Idempotency-Key": "doubt-but-claimed"})
+    assert accepted.status_code == 202
+    replay = post(client, **{"Idempotency-Key": "doubt-but-claimed"})
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert len(deps.publisher.sent) == 1
+
+
+def test_a_publish_in_doubt_with_the_ledger_down_is_503(client: TestClient, deps: Deps) -> None:
+    deps.publisher.in_doubt = True
+
+    def unreachable(*_args: Any) -> bool:
+        raise TransientError("mongodb", "ServerSelectionTimeoutError")
+
+    deps.ledger.void = unreachable  # type: ignore[method-assign]
+    r = post(client, **{"Idempotency-Key": "doubt-no-ledger"})
+    assert r.status_code == 503 and "may still be processed" in r.json()["detail"]
+    assert deps.records.keys == {}  # the retry lands on the same transaction: charged once

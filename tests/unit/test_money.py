@@ -78,3 +78,13 @@ def test_money_itself_refuses_nonsense() -> None:
         Money(0, "EUR")
     with pytest.raises(MoneyError):
         Money(1, "ABC")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "field"),
+    [("1.00", "XXZ", "currency"), ("1.001", "EUR", "amount"), ("-1", "EUR", "amount")],
+)
+def test_a_money_error_names_its_field(amount: str, currency: str, field: str) -> None:
+    with pytest.raises(MoneyError) as refused:
+        Money.parse(amount, currency)
+    assert refused.value.field == field

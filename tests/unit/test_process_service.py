@@ -98,6 +98,13 @@ def test_a_second_decider_publishes_the_first_ones_outcome() -> None:
     assert first.published()[0].status == "succeeded"
 
 
+def test_a_publish_intake_voided_is_never_charged_nor_reported() -> None:
+    rig, req = Rig(), requested()
+    rig.ledger.void(req.transaction_id, req.event_id, rig.clock.now())  # intake answered 503
+    assert rig.process(req) is Result.DONE
+    assert rig.bank.calls == {} and rig.published() == [] and rig.parked() == []
+
+
 def test_no_decision_within_one_attempt_parks_the_payment_with_its_attempts_kept() -> None:
     rig, req = Rig(budget_s=20), requested()
     rig.bank.down = True
