@@ -91,6 +91,22 @@ _API_KEY_PARAM = {
 }
 
 
+_ACCEPTED_LINKS = {
+    "GetPayment": {
+        "operationId": "getPayment",
+        "parameters": {"transactionId": "$response.body#/transactionId"},
+        "description": "The payment just accepted, read back (pending, then final).",
+    },
+    "ResendWebhook": {
+        "operationId": "resendWebhook",
+        "parameters": {"transactionId": "$response.body#/transactionId"},
+        "description": "Its webhook event, sent again once the payment is final.",
+    },
+}
+"""OpenAPI links from an accepted payment to the operations on it (clients' generators and
+schemathesis' stateful phase follow them)."""
+
+
 def _check_transaction_id(transaction_id: str) -> None:
     if len(transaction_id) > 64:
         raise ValidationFailedError(
@@ -103,7 +119,15 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         "/api/payments",
         status_code=202,
         response_model=PaymentAccepted,
-        responses=_ERRORS,
+        responses={
+            **_ERRORS,
+            202: {
+                "description": "Accepted: durable on Kafka, authorized in the background; "
+                "the outcome comes by webhook",
+                "links": _ACCEPTED_LINKS,
+            },
+        },
+        operation_id="createPayment",
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -133,6 +157,7 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         "/api/payments/{transactionId}",
         response_model=PaymentOut,
         responses=_ERRORS,
+        operation_id="getPayment",
         openapi_extra={"parameters": [_API_KEY_PARAM]},
     )
     def get_payment(transactionId: str, request: Request) -> PaymentOut:
@@ -145,6 +170,7 @@ def _install_routes(app: FastAPI, deps: IntakeDeps) -> None:
         status_code=202,
         response_model=ResendAccepted,
         responses=_ERRORS,
+        operation_id="resendWebhook",
         openapi_extra={"parameters": [_API_KEY_PARAM]},
     )
     def resend_webhook(transactionId: str, request: Request) -> JSONResponse:

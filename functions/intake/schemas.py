@@ -58,7 +58,14 @@ class PaymentRequestIn(ApiModel):
         examples=["49.99"],
     )
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])
-    webhook_url: str = Field(min_length=1, max_length=2048)
+    webhook_url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Absolute http(s) URL the outcome is POSTed to; no credentials, and its "
+        "host must resolve to public addresses only (checked again at every delivery).",
+        examples=["https://shop.example/hooks/payments"],
+        json_schema_extra={"format": "uri"},
+    )
     reference: str | None = Field(default=None, max_length=128)
     description: str | None = Field(default=None, max_length=500)
     card: CardIn
