@@ -142,12 +142,21 @@ def _partial(out: Path, results: dict[str, Any]) -> None:
 @dataclass(frozen=True)
 class Options:
     only: str | None = None
-    """A phase run alone ("cpu", "store"), or None for every phase."""
+    """A phase run alone ("intake", "cpu", "store", "slowbank"), or None for every phase."""
     cpu_baseline: str | None = None
     """A commit whose tree the CPU per payment is also measured with."""
 
 
 def _all_phases(env: BenchEnv, plan: Plan, work: Path, out: Path, results: dict[str, Any]) -> None:
+    _intake_phases(env, plan, work, out, results)
+    results["endToEnd"] = endtoend.measure(env, plan.e2e, work, _log)
+    _partial(out, results)
+
+
+def _intake_phases(
+    env: BenchEnv, plan: Plan, work: Path, out: Path, results: dict[str, Any]
+) -> None:
+    """The ceilings, intake's throughput and its latency (`--only intake`: a few minutes)."""
     ensure_wrk()
     _log(f"fresh infrastructure in {env.data_dir}")
     infra_fresh(env)
@@ -167,8 +176,6 @@ def _all_phases(env: BenchEnv, plan: Plan, work: Path, out: Path, results: dict[
         env, merchant, rates=plan.latency_rates, seconds=plan.latency_s, processes=2, work=work
     )
     _partial(out, results)
-    results["endToEnd"] = endtoend.measure(env, plan.e2e, work, _log)
-    _partial(out, results)
 
 
 def run(env: BenchEnv, plan: Plan, out: Path, options: Options | None = None) -> dict[str, Any]:
@@ -187,6 +194,8 @@ def run(env: BenchEnv, plan: Plan, out: Path, options: Options | None = None) ->
     try:
         if options.only is None:
             _all_phases(env, plan, work, out, results)
+        elif options.only == "intake":
+            _intake_phases(env, plan, work, out, results)
         # each on its own fresh infrastructure and stack (`harness up`), stopped when done
         if options.only in (None, "cpu"):
             results["cpuPerPayment"] = cpu_per_payment.measure(
@@ -224,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["cpu", "store", "slowbank"],
+        choices=["intake", "cpu", "store", "slowbank"],
         default=None,
-        help="run one phase alone: cpu = whole-system CPU per settled payment; store = GET, "
+        help="run one phase alone: intake = the ceilings, intake's throughput (and CPU per "
+        "accepted POST) and its open-loop latency; cpu = whole-system CPU per settled payment; "
+        "store = GET, "
         "the webhook schedule's run and a resend with a small and a large store "
         "; slowbank = healthy cards' latency with and without late-approval cards in the "
         "mix, and the money audit (writes to --out, default a temporary folder)",

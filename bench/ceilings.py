@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.payloads import payment_body
 from bench.services import running
 from bench.stack_env import BenchEnv
 from bench.tools import run_wrk
@@ -35,7 +36,11 @@ def _rate(count: int, run: Callable[[], object]) -> float:
     return count / (time.perf_counter() - started)
 
 
-def trivial_endpoint(env: BenchEnv, seconds: float, work: Path, processes: int) -> dict[str, Any]:
+def trivial_endpoint(
+    env: BenchEnv, seconds: float, work: Path, processes: int, route: str = "trivial"
+) -> dict[str, Any]:
+    """`trivial`: the body read, a small JSON answer; `model`: the body validated as
+    PaymentRequestIn too (the payment body the intake benchmark sends)."""
     argv = [
         sys.executable,
         "-m",
@@ -52,9 +57,11 @@ def trivial_endpoint(env: BenchEnv, seconds: float, work: Path, processes: int) 
         str(processes),
     ]
     url = f"http://127.0.0.1:{env.trivial_port}"
-    with running(env, work / "logs", [(f"trivial{processes}", argv, f"{url}/health")]):
-        run_wrk(f"{url}/trivial", 1, body='{"id":"{{ID}}"}', work_dir=work)  # warm-up
-        result = run_wrk(f"{url}/trivial", seconds, body='{"id":"{{ID}}"}', work_dir=work)
+    body = '{"id":"{{ID}}"}' if route == "trivial" else payment_body(env, "mer_ceiling")
+    json_body = {"Content-Type": "application/json"}
+    with running(env, work / "logs", [(f"{route}{processes}", argv, f"{url}/health")]):
+        run_wrk(f"{url}/{route}", 1, body=body, headers=json_body, work_dir=work)  # warm-up
+        result = run_wrk(f"{url}/{route}", seconds, body=body, headers=json_body, work_dir=work)
     return {**result.as_dict(), "processes": processes}
 
 
@@ -163,6 +170,7 @@ def measure(env: BenchEnv, *, seconds: float, scale: int, work: Path) -> dict[st
     return {
         "trivialEndpoint1": trivial_endpoint(env, seconds, work, 1),
         "trivialEndpoint2": trivial_endpoint(env, seconds, work, 2),
+        "modelEndpoint1": trivial_endpoint(env, seconds, work, 1, route="model"),
         "kafkaProducer": kafka_producer(env, 2000 * scale),
         "redis": redis_round_trips(env, 2000 * scale),
         "mongo": mongo_inserts(env, 200 * scale, 2000 * scale),

@@ -67,6 +67,7 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             800.0,
             True,
         ),
+        *intake_goals(intake, e2e),
     ]
     for key, scenario in e2e.items():
         if not key.startswith("bank"):
@@ -95,6 +96,38 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
                 _goal(f"submit→webhook p99 at {label}, s (bank {ms} ms)", p99, 3.0, False, note)
             )
     return out + _cpu_goals(r.get("cpuPerPayment")) + slow_bank_goals(r.get("slowBank"))
+
+
+def intake_goals(intake: dict[str, Any], e2e: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 15's, beside issue 7's above: the API Gateway emulation against serving directly
+    (both on the 2 cores), its CPU per accepted POST, and intake's p99 at 500/s while the
+    pipeline processes what it accepts (the end-to-end runs, bank at 0 ms)."""
+    emulated, direct = intake.get("apigw4"), intake.get("direct2")
+    out = []
+    if emulated and direct:
+        ratio = round(emulated["rps"] / direct["rps"], 3) if direct["rps"] else None
+        out.append(
+            _goal("API Gateway emulation (4 environments) / direct, 2 processes", ratio, 0.5, True)
+        )
+        out.append(
+            _goal(
+                "CPU per accepted POST through the emulation, front and environments, ms",
+                emulated.get("cpuMsPerRequest"),
+                1.5,
+                False,
+            )
+        )
+    at500 = (e2e.get("bank0ms") or {}).get("latency", {}).get("500")
+    if at500 is not None:
+        out.append(
+            _goal(
+                "intake p99 at 500/s while the pipeline processes it, ms",
+                at500["intakeP99Ms"],
+                25.0,
+                False,
+            )
+        )
+    return out
 
 
 def slow_bank_goals(slow: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -267,6 +300,7 @@ def _plot_throughput(plt: Any, r: dict[str, Any], out: Path) -> str:
         "POST direct 1",
         "POST direct 2",
         "POST Mangum 2",
+        "POST Mangum 4",
     ]
     values = [
         c["trivialEndpoint1"]["rps"],
@@ -274,8 +308,9 @@ def _plot_throughput(plt: Any, r: dict[str, Any], out: Path) -> str:
         i["direct1"]["rps"],
         i["direct2"]["rps"],
         i["apigw2"]["rps"],
+        i.get("apigw4", {}).get("rps", 0),
     ]
-    ax.bar(labels, values, color=["#999", "#999", "#1f77b4", "#1f77b4", "#ff7f0e"])
+    ax.bar(labels, values, color=["#999", "#999", "#1f77b4", "#1f77b4", "#ff7f0e", "#ff7f0e"])
     ax.set_ylabel("requests/s")
     ax.set_title("Intake throughput (wrk, keep-alive) vs the trivial endpoint")
     ax.tick_params(axis="x", labelsize=8)
@@ -303,6 +338,17 @@ def _ceilings(c: dict[str, Any]) -> list[str]:
                 f"{_fmt(c['trivialEndpoint2']['rps'])} req/s",
                 "uvicorn --workers 2",
             ],
+            *(
+                [
+                    [
+                        "POST validated as intake's model, 1 process",
+                        f"{_fmt(c['modelEndpoint1']['rps'])} req/s",
+                        "the same, the payment body parsed into PaymentRequestIn",
+                    ]
+                ]
+                if "modelEndpoint1" in c
+                else []
+            ),
             [
                 "Kafka producer, one acked publish at a time",
                 f"{_fmt(k['acksOneAtATimePerS'])} msg/s",
@@ -348,14 +394,18 @@ def _ceilings(c: dict[str, Any]) -> list[str]:
     )
 
 
-def _intake(i: dict[str, Any]) -> list[str]:
+def _intake(i: dict[str, Any], ceilings: dict[str, Any]) -> list[str]:
+    model = ceilings.get("modelEndpoint1", {}).get("rps")
     rows = []
     for name, label in (
         ("direct1", "direct, 1 process"),
         ("direct2", "direct, 2 processes"),
-        ("apigw2", "API Gateway emulation (Mangum), 2 worker processes"),
+        ("apigw2", "API Gateway emulation (Mangum), 2 execution environments"),
+        ("apigw4", "API Gateway emulation (Mangum), 4 execution environments (default)"),
     ):
-        x = i[name]
+        x = i.get(name)
+        if x is None:  # a run from before that scenario
+            continue
         rows.append(
             [
                 label,
@@ -363,8 +413,10 @@ def _intake(i: dict[str, Any]) -> list[str]:
                 x["rpsPerProcess"],
                 x["errors"],
                 x["p99Ms"],
+                x.get("cpuMsPerRequest", "—"),
                 x["trivialRps"],
                 f"{x['ratioToTrivial']:.0%}",
+                f"{x['rps'] / model:.0%}" if model and name == "direct1" else "—",
             ]
         )
     return _table(
@@ -374,8 +426,10 @@ def _intake(i: dict[str, Any]) -> list[str]:
             "req/s per process",
             "errors",
             "p99 ms (closed loop)",
+            "CPU ms per accepted POST",
             "trivial req/s (same processes)",
             "ratio",
+            "ratio to the model endpoint",
         ],
         rows,
     )
@@ -743,7 +797,7 @@ def _throughput_sections(r: dict[str, Any], plots: Sequence[str]) -> list[str]:
     if ANALYSIS.exists() and not r["smoke"]:
         lines += [ANALYSIS.read_text().strip(), ""]
     lines += ["## Ceilings (measured first)", "", *_ceilings(r["ceilings"])]
-    lines += ["## Intake throughput", "", *_intake(r["intake"])]
+    lines += ["## Intake throughput", "", *_intake(r["intake"], r["ceilings"])]
     lines += ["![intake throughput](intake-throughput.png)", ""]
     lines += ["## Intake latency (open loop)", "", *_latency(r["latency"])]
     lines += ["![latency vs rate](latency-vs-rate.png)", ""]

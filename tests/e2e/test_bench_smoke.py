@@ -47,6 +47,7 @@ def test_every_ceiling_is_measured(smoke: tuple[dict[str, Any], Path]) -> None:
     c = smoke[0]["ceilings"]
     assert c["trivialEndpoint1"]["rps"] > 0 and c["trivialEndpoint1"]["errors"] == 0
     assert c["trivialEndpoint2"]["rps"] > 0
+    assert c["modelEndpoint1"]["rps"] > 0 and c["modelEndpoint1"]["errors"] == 0
     assert c["kafkaProducer"]["acksOneAtATimePerS"] > 0
     assert c["kafkaProducer"]["acks40InFlightPerS"] > 0
     assert c["redis"]["roundTripsPerS"] > 0 and c["redis"]["pipelinedCommandsPerS"] > 0
@@ -58,11 +59,12 @@ def test_intake_throughput_has_each_mode_with_its_ratio(
     smoke: tuple[dict[str, Any], Path],
 ) -> None:
     intake = smoke[0]["intake"]
-    assert set(intake) == {"direct1", "direct2", "apigw2"}
+    assert set(intake) == {"direct1", "direct2", "apigw2", "apigw4"}
     for row in intake.values():
         # errors are counted, not failed on: a 503 while a fresh Kafka elects its coordinator
         assert row["requests"] > row["errors"], row
         assert 0 < row["ratioToTrivial"] < 5
+        assert 0 < row["cpuMsPerRequest"] < 100  # every process of the server, from /proc
 
 
 def test_open_loop_latency_has_the_percentiles(smoke: tuple[dict[str, Any], Path]) -> None:
