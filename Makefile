@@ -49,6 +49,8 @@ lint: bootstrap
 
 typecheck: bootstrap
 	$(VENV)/bin/mypy
+	@# what Lambda runs (template.yaml: python3.12) type-checks against that version's stdlib too
+	$(VENV)/bin/mypy --python-version 3.12 common functions
 
 up: bootstrap ## start everything in the background and print what runs where
 	$(PY) -m harness up

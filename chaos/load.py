@@ -118,9 +118,12 @@ def stuck(stack: ChaosStack, merchant_ids: list[str]) -> list[str]:
     client = mongo_client(stack.settings.mongo_uri, 10_000, 120_000)
     try:
         db = client["paygate"]
-        claimed = db[PAYMENT_CLAIMS].find({"merchantId": {"$in": merchant_ids}}, {"_id": 1})
+        claimed = db[PAYMENT_CLAIMS].find(
+            {"merchantId": {"$in": merchant_ids}}, {"_id": 1, "transactionId": 1}
+        )
         outcomes = db[PAYMENT_OUTCOMES]
-        return [str(d["_id"]) for d in claimed if outcomes.find_one({"_id": d["_id"]}) is None]
+        txs = [str(d.get("transactionId", d["_id"])) for d in claimed]  # "{id}#1" after a void
+        return [tx for tx in txs if outcomes.find_one({"_id": tx}) is None]
     finally:
         client.close()
 

@@ -159,10 +159,13 @@ class _Environment:
             self._loop = loop
         return self._streams
 
-    def kill(self) -> None:
+    def kill(self, grace_s: float = 0.0) -> None:
+        """Close its channel (an idle environment then returns) and kill what is left after
+        `grace_s`."""
         if self._streams is not None:
             self._streams[1].close()
         self._channel.close()
+        self.process.join(grace_s)
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)
@@ -231,4 +234,4 @@ class LambdaPool:
 
     def close(self) -> None:
         for environment in self._all:
-            environment.kill()
+            environment.kill(grace_s=2.0)

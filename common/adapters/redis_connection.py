@@ -29,27 +29,30 @@ def redis_client(url: str, timeout_s: float = 1.0) -> redis.Redis:
 class LoopRedis:
     """A redis.asyncio client for the running event loop: connections belong to the loop that
     opened them, so another loop (a test's, say) gets a client of its own. One loop serves a
-    process's requests in production (uvicorn's, or the one Mangum reuses)."""
+    process's requests in production (uvicorn's, or the one Mangum reuses). At most
+    `max_connections` commands are in flight; more wait up to `timeout_s` for a connection
+    (redis-py's default pool refuses the 101st at once: 503s under a burst)."""
 
-    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 1.0, max_connections: int = 64) -> None:
         self._url = url
         self._timeout_s = timeout_s
+        self._max_connections = max_connections
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: redis.asyncio.Redis | None = None
 
     def __call__(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._loop, self._client = (
-                loop,
-                redis.asyncio.Redis.from_url(
-                    self._url,
-                    socket_timeout=self._timeout_s,
-                    socket_connect_timeout=self._timeout_s,
-                    health_check_interval=30,
-                    retry_on_timeout=False,
-                ),
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=self._max_connections,
+                timeout=self._timeout_s,
+                socket_timeout=self._timeout_s,
+                socket_connect_timeout=self._timeout_s,
+                health_check_interval=30,
+                retry_on_timeout=False,
             )
+            self._loop, self._client = loop, redis.asyncio.Redis(connection_pool=pool)
         return self._client
 
 

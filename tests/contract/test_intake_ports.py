@@ -307,3 +307,18 @@ def test_slow_endpoints_fail_open_when_redis_does_not_answer() -> None:
     down.mark_slow("mer_x")
     down.clear("mer_x")
     assert down.slow_among(["mer_x"]) == set()  # every merchant counts as healthy
+
+
+@real
+def test_a_burst_beyond_the_connection_pool_waits_for_a_connection(infra: Any) -> None:
+    """More concurrent commands than connections (redis-py's default pool refused the 101st
+    with MaxConnectionsError: a 503 for every payment of a burst past it)."""
+    intake = RedisIntakeRecords(LoopRedis(infra.redis_url, max_connections=8))
+    merchant = f"mer_{unique()}"
+
+    async def burst() -> list[Any]:
+        return await asyncio.gather(
+            *(intake.begin(merchant, f"k{i}", "h", record(unique())) for i in range(300))
+        )
+
+    assert run(burst()) == [IdempotencyBegun()] * 300
