@@ -172,13 +172,18 @@ print(json.dumps({
 """
 
 
+def names(artifact: Path) -> set[str]:
+    """What the artifact holds at its top, a compiled module's CPython tag left out."""
+    return {re.sub(r"\.cpython-3\d+-", ".cpython-3x-", p.name) for p in artifact.iterdir()}
+
+
 @pytest.mark.parametrize(("function", "handler"), HANDLERS.items())
 def test_artifact_imports_its_handler_alone(
     built: Path, local_twins: Path, function: str, handler: str, tmp_path: Path
 ) -> None:
     twin, artifact = local_twins / function, built / function
-    # the same files and distributions (only the compiled ones' platform may differ)
-    assert {p.name for p in twin.iterdir()} == {p.name for p in artifact.iterdir()}
+    # the same files and distributions (only the compiled ones' CPython tag may differ)
+    assert names(twin) == names(artifact)
     assert sorted(twin.glob("*.dist-info")) and {d.name for d in twin.glob("*.dist-info")} == {
         d.name for d in artifact.glob("*.dist-info")
     }
