@@ -834,11 +834,13 @@ def render(r: dict[str, Any], plots: Sequence[str]) -> str:
     lines += [
         "## Reproduce",
         "",
-        "`make bench` (about 25 min on an idle machine) installs wrk (apt-get) and matplotlib "
+        "`make bench` (about 20 min on an idle machine) installs wrk (apt-get) and matplotlib "
         "(the `bench` extra), "
         "builds bench/loadgen (Go), starts its own Kafka, Redis and FerretDB on other ports with "
         "fresh data (`.data-bench/`), runs every scenario, writes this folder, and stops what it "
         "started. `make bench-smoke` runs the same with durations of a second or two. "
+        "`python -m bench --only intake --out DIR` runs the ceilings, intake's throughput (with "
+        "its CPU per accepted POST) and its open-loop latency alone (about 3 min). "
         "`python -m bench --only cpu --out DIR [--cpu-baseline COMMIT]` runs the CPU per "
         "payment alone (a couple of minutes per tree); `python -m bench --only store --out "
         "DIR` the reads with a small and a large store alone; `python -m bench --only "
