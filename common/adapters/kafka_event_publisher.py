@@ -20,7 +20,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -97,14 +97,7 @@ class KafkaEventPublisher:
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed
                 loop.call_soon_threadsafe(_settle, acked, err)
 
-        try:
-            producer.produce(
-                topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery
-            )
-        except BufferError:
-            raise TransientError("kafka", "producer queue is full") from None
-        except KafkaException as exc:
-            raise TransientError("kafka", str(exc.args[0])) from None
+        _send(producer, OutgoingMessage(topic, key, value, headers), on_delivery)
         try:
             await asyncio.wait_for(acked, self._wait_s)
         except TimeoutError:
@@ -121,14 +114,7 @@ class KafkaEventPublisher:
                     self._discard(producer)
                 acked.set_exception(TransientError("kafka", err.str()))
 
-        try:
-            producer.produce(
-                m.topic, value=m.value, key=m.key, headers=list(m.headers), on_delivery=on_delivery
-            )
-        except BufferError:
-            raise TransientError("kafka", "producer queue is full") from None
-        except KafkaException as exc:
-            raise TransientError("kafka", str(exc.args[0])) from None
+        _send(producer, m, on_delivery)
         return acked
 
     def answers(self, timeout_s: float = 1.0) -> bool:
@@ -166,6 +152,22 @@ class KafkaEventPublisher:
             with self._lock:
                 if self._producer is not producer and len(producer) == 0:
                     return
+
+
+def _send(
+    producer: Producer,
+    m: OutgoingMessage,
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
+    """Hand the message to librdkafka; TransientError when it took nothing."""
+    try:
+        producer.produce(
+            m.topic, value=m.value, key=m.key, headers=list(m.headers), on_delivery=on_delivery
+        )
+    except BufferError:
+        raise TransientError("kafka", "producer queue is full") from None
+    except KafkaException as exc:
+        raise TransientError("kafka", str(exc.args[0])) from None
 
 
 def _settle(acked: asyncio.Future[None], err: KafkaError | None) -> None:
