@@ -1,4 +1,5 @@
-"""`python -m harness keys create|list|revoke`: merchants and their API keys (in Redis)."""
+"""`python -m harness keys create|list|revoke`: merchants and their API keys (kept in MongoDB,
+cached in Redis)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import json
 import sys
 from dataclasses import asdict
 
+from common.adapters.merchant_registry import MerchantRegistry
+from common.adapters.mongo_connection import mongo_client
 from common.adapters.redis_connection import redis_client
-from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.security.sealed_box import SealedBox, decode_key
 from harness.infra.settings import InfraSettings
 from harness.local_env import function_env
 
 
-def merchant_directory(infra: InfraSettings | None = None) -> RedisMerchantDirectory:
+def merchant_directory(infra: InfraSettings | None = None) -> MerchantRegistry:
     env = function_env("IntakeFunction", infra)
     box = SealedBox(decode_key(env["DATA_ENCRYPTION_KEY"]))
-    return RedisMerchantDirectory(redis_client(env["REDIS_URL"]), box, cache_ttl_s=0)
+    db = mongo_client(env["MONGO_URI"])[env["MONGO_DATABASE"]]
+    return MerchantRegistry(db, redis_client(env["REDIS_URL"]), box, cache_ttl_s=0)
 
 
 def create(merchant: str, as_json: bool) -> int:

@@ -10,13 +10,13 @@ import redis
 
 from common.adapters.dns_resolver import CachedResolver
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
+from common.adapters.merchant_registry import MerchantRegistry
 from common.adapters.mongo_connection import mongo_answers, mongo_client
 from common.adapters.mongo_payment_ledger import MongoPublishFence
 from common.adapters.mongo_payment_reader import MongoPaymentReader
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_connection import LoopRedis, redis_answers, redis_client
 from common.adapters.redis_intake_records import RedisIntakeRecords
-from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
 from common.adapters.secrets_manager_secrets import key_material
 from common.config import IntakeSettings, intake_settings
@@ -65,8 +65,10 @@ class IntakeRuntime:
         )
 
     @cached_property
-    def _directory(self) -> RedisMerchantDirectory:
-        return RedisMerchantDirectory(self._redis, self._box, self.settings.api_key_cache_seconds)
+    def _directory(self) -> MerchantRegistry:
+        s = self.settings
+        db = self._mongo[s.mongo_database]
+        return MerchantRegistry(db, self._redis, self._box, s.api_key_cache_seconds)
 
     @cached_property
     def _service(self) -> IntakeService:
@@ -88,7 +90,7 @@ class IntakeRuntime:
     def service(self) -> IntakeService:
         return self._service
 
-    def directory(self) -> RedisMerchantDirectory:
+    def directory(self) -> MerchantRegistry:
         return self._directory
 
     def health(self) -> dict[str, str]:
@@ -106,7 +108,7 @@ class LazyIntakeDeps:
     def service(self) -> IntakeService:
         return intake_runtime().service()
 
-    def directory(self) -> RedisMerchantDirectory:
+    def directory(self) -> MerchantRegistry:
         return intake_runtime().directory()
 
     def health(self) -> dict[str, str]:

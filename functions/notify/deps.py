@@ -6,10 +6,10 @@ from functools import cache, cached_property
 
 from common.adapters.dns_resolver import resolve_host
 from common.adapters.http_webhook_sender import HttpWebhookSender
+from common.adapters.merchant_registry import MerchantRegistry
 from common.adapters.mongo_connection import mongo_client
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_connection import redis_client
-from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
 from common.adapters.secrets_manager_secrets import key_material
 from common.config import NotifySettings, notify_settings
@@ -34,8 +34,8 @@ class NotifyRuntime(KafkaFunctionRuntime):
         )
         box = SealedBox(decode_key(key))
         redis = redis_client(s.redis_url)
-        merchants = RedisMerchantDirectory(redis, box)
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]
+        merchants = MerchantRegistry(db, redis, box)
         return NotifyService(
             deliveries=MongoWebhookDeliveries(db),
             sender=HttpWebhookSender(s.webhook_timeout_s, pool_size=s.notify_concurrency),

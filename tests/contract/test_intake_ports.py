@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
+from common.adapters.merchant_registry import MerchantRegistry
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.adapters.redis_connection import LoopRedis
 from common.adapters.redis_intake_records import RedisIntakeRecords
-from common.adapters.redis_merchant_directory import RedisMerchantDirectory
 from common.adapters.redis_pending_payments import RedisPendingPayments
 from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
 from common.domain.payment import CardSummary, PaymentRecord, PaymentStatus
@@ -149,7 +149,7 @@ def test_keys_are_per_merchant_and_abandon_frees_the_key_and_the_pending_payment
     assert pending.get(tx_b) == record(tx_b) and pending.get(tx_free) == record(tx_free)
 
 
-@pytest.fixture(params=["fake", pytest.param("redis", marks=real)])
+@pytest.fixture(params=["fake", pytest.param("mongodb+redis", marks=real)])
 def directory_with_merchant(request: pytest.FixtureRequest) -> tuple[Any, str, Merchant]:
     if request.param == "fake":
         fake = FakeMerchantDirectory()
@@ -157,7 +157,8 @@ def directory_with_merchant(request: pytest.FixtureRequest) -> tuple[Any, str, M
         fake.add(key, Merchant("mer_x", "Shop"))
         return fake, key, Merchant("mer_x", "Shop")
     client: redis.Redis = request.getfixturevalue("redis_client")
-    directory = RedisMerchantDirectory(client, SealedBox(bytes(32)), cache_ttl_s=0)
+    db = request.getfixturevalue("mongo_db")
+    directory = MerchantRegistry(db, client, SealedBox(bytes(32)), cache_ttl_s=0)
     new = directory.create("Shop")
     return directory, new.api_key, Merchant(new.merchant_id, "Shop")
 
@@ -274,9 +275,11 @@ def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
 
 
 @real
-def test_a_secret_sealed_with_another_key_is_none_not_a_crash(redis_client: redis.Redis) -> None:
-    created = RedisMerchantDirectory(redis_client, SealedBox(bytes(32))).create("Elsewhere")
-    other_key = RedisMerchantDirectory(redis_client, SealedBox(bytes(range(32))))
+def test_a_secret_sealed_with_another_key_is_none_not_a_crash(
+    redis_client: redis.Redis, mongo_db: Any
+) -> None:
+    created = MerchantRegistry(mongo_db, redis_client, SealedBox(bytes(32))).create("Elsewhere")
+    other_key = MerchantRegistry(mongo_db, redis_client, SealedBox(bytes(range(32))))
     assert other_key.webhook_secret(created.merchant_id) is None
     assert other_key.webhook_secret("mer_unknown") is None
 
