@@ -73,13 +73,27 @@ class DataKeySettings(AwsSettings):
     error would echo the raw value."""
 
     data_encryption_key: SecretStr = SecretStr("")
-    """Seals card numbers into tokens and webhook secrets at rest (AES-256-GCM)."""
+    """The card key: seals card numbers into tokens (AES-256-GCM). Intake and process only
+    (DESIGN.md §9): notify, which dials merchant-controlled URLs, never holds it."""
     data_encryption_key_secret_arn: str = ""
     """Secrets Manager secret whose SecretString is the data encryption key; wins when set."""
 
     @model_validator(mode="after")
     def _data_key_is_given(self) -> Self:
         _one_source(self, "data_encryption_key")
+        return self
+
+
+class WebhookSecretKeySettings(AwsSettings):
+    webhook_secret_key: SecretStr = SecretStr("")
+    """Seals merchants' webhook signing secrets at rest (AES-256-GCM). Intake (which creates
+    merchants' records) and notify (which signs) only."""
+    webhook_secret_key_secret_arn: str = ""
+    """Secrets Manager secret whose SecretString is the webhook-secret key; wins when set."""
+
+    @model_validator(mode="after")
+    def _webhook_key_is_given(self) -> Self:
+        _one_source(self, "webhook_secret_key")
         return self
 
 
@@ -101,6 +115,7 @@ class IntakeSettings(
     MongoSettings,
     LoggingSettings,
     DataKeySettings,
+    WebhookSecretKeySettings,
     FingerprintKeySettings,
 ):
     """The intake function: HTTP API, API keys and idempotency in Redis, publishes requests."""
@@ -148,7 +163,9 @@ class ProcessSettings(
     """Payments of one batch processed at once (threads)."""
 
 
-class NotifySettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, DataKeySettings):
+class NotifySettings(
+    KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, WebhookSecretKeySettings
+):
     """The notify function: webhook deliveries and their retry schedule."""
 
     payment_processed_dlq_topic: str = Field(default="payments.processed.dlq", min_length=1)

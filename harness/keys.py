@@ -17,7 +17,7 @@ from harness.local_env import function_env
 
 def merchant_directory(infra: InfraSettings | None = None) -> MerchantRegistry:
     env = function_env("IntakeFunction", infra)
-    box = SealedBox(decode_key(env["DATA_ENCRYPTION_KEY"]))
+    box = SealedBox(decode_key(env["WEBHOOK_SECRET_KEY"]))
     db = mongo_client(env["MONGO_URI"])[env["MONGO_DATABASE"]]
     return MerchantRegistry(db, redis_client(env["REDIS_URL"]), box, cache_ttl_s=0)
 

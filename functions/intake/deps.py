@@ -43,11 +43,17 @@ class IntakeRuntime:
         return mongo_client(self.settings.mongo_uri)
 
     @cached_property
-    def _box(self) -> SealedBox:
+    def _card_box(self) -> SealedBox:
         s = self.settings
         key = key_material(
             s.data_encryption_key, s.data_encryption_key_secret_arn, s.localstack_host
         )
+        return SealedBox(decode_key(key))
+
+    @cached_property
+    def _webhook_box(self) -> SealedBox:
+        s = self.settings
+        key = key_material(s.webhook_secret_key, s.webhook_secret_key_secret_arn, s.localstack_host)
         return SealedBox(decode_key(key))
 
     @cached_property
@@ -68,7 +74,7 @@ class IntakeRuntime:
     def _directory(self) -> MerchantRegistry:
         s = self.settings
         db = self._mongo[s.mongo_database]
-        return MerchantRegistry(db, self._redis, self._box, s.api_key_cache_seconds)
+        return MerchantRegistry(db, self._redis, self._webhook_box, s.api_key_cache_seconds)
 
     @cached_property
     def _service(self) -> IntakeService:
@@ -80,7 +86,7 @@ class IntakeRuntime:
             pending=RedisPendingPayments(self._redis),
             reader=MongoPaymentReader(self._mongo[s.mongo_database]),
             deliveries=MongoWebhookDeliveries(self._mongo[s.mongo_database]),
-            vault=CardVault(self._box, self._hasher),
+            vault=CardVault(self._card_box, self._hasher),
             hasher=self._hasher,
             resolve=CachedResolver(),
             clock=SystemClock(),

@@ -29,9 +29,7 @@ class NotifyRuntime(KafkaFunctionRuntime):
     @cached_property
     def service(self) -> NotifyService:
         s = self.settings
-        key = key_material(
-            s.data_encryption_key, s.data_encryption_key_secret_arn, s.localstack_host
-        )
+        key = key_material(s.webhook_secret_key, s.webhook_secret_key_secret_arn, s.localstack_host)
         box = SealedBox(decode_key(key))
         redis = redis_client(s.redis_url)
         db = mongo_client(s.mongo_uri, op_timeout_ms=30_000)[s.mongo_database]

@@ -136,6 +136,8 @@ def test_intake_runtime_opens_what_the_harness_sealed_with_the_key_from_the_secr
         {
             "DATA_ENCRYPTION_KEY": "",
             "DATA_ENCRYPTION_KEY_SECRET_ARN": create_secret(aws_host, local["DATA_ENCRYPTION_KEY"]),
+            "WEBHOOK_SECRET_KEY": "",
+            "WEBHOOK_SECRET_KEY_SECRET_ARN": create_secret(aws_host, local["WEBHOOK_SECRET_KEY"]),
             "CARD_FINGERPRINT_KEY": "",
             "CARD_FINGERPRINT_KEY_SECRET_ARN": create_secret(
                 aws_host, local["CARD_FINGERPRINT_KEY"]
@@ -154,10 +156,10 @@ def test_settings_need_the_key_or_its_secret(monkeypatch: pytest.MonkeyPatch) ->
     function_settings(
         monkeypatch,
         "NotifyFunction",
-        {"DATA_ENCRYPTION_KEY": "", "DATA_ENCRYPTION_KEY_SECRET_ARN": ""},
+        {"WEBHOOK_SECRET_KEY": "", "WEBHOOK_SECRET_KEY_SECRET_ARN": ""},
     )
     # through the module: tests/unit/test_config.py reloads it (a new SettingsError class)
-    with pytest.raises(config.SettingsError, match="DATA_ENCRYPTION_KEY: missing"):
+    with pytest.raises(config.SettingsError, match="WEBHOOK_SECRET_KEY: missing"):
         config.load_settings(config.NotifySettings)
-    monkeypatch.setenv("DATA_ENCRYPTION_KEY_SECRET_ARN", "arn:aws:secretsmanager:x:1:secret:k")
-    assert config.load_settings(config.NotifySettings).data_encryption_key_secret_arn.endswith(":k")
+    monkeypatch.setenv("WEBHOOK_SECRET_KEY_SECRET_ARN", "arn:aws:secretsmanager:x:1:secret:k")
+    assert config.load_settings(config.NotifySettings).webhook_secret_key_secret_arn.endswith(":k")

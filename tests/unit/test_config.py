@@ -9,6 +9,7 @@ def test_defaults_are_the_local_runtime_addresses(monkeypatch: pytest.MonkeyPatc
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MONGO_URI", "MONGO_DATABASE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", "k")
+    monkeypatch.setenv("WEBHOOK_SECRET_KEY", "k")
     monkeypatch.setenv("CARD_FINGERPRINT_KEY", "k")
     s = config.IntakeSettings()
     assert s.kafka_bootstrap_servers == "127.0.0.1:9092"
@@ -41,7 +42,7 @@ def test_nothing_is_read_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_factories_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     config.notify_settings.cache_clear()
-    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "k")
+    monkeypatch.setenv("WEBHOOK_SECRET_KEY", "k")
     first = config.notify_settings()
     monkeypatch.setenv("MONGO_DATABASE", "changed-later")
     assert config.notify_settings() is first
@@ -50,6 +51,7 @@ def test_factories_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secrets_are_required_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATA_ENCRYPTION_KEY", raising=False)
+    monkeypatch.setenv("WEBHOOK_SECRET_KEY", "k")
     monkeypatch.setenv("CARD_FINGERPRINT_KEY", "very-secret-value")
     with pytest.raises(config.SettingsError, match="DATA_ENCRYPTION_KEY: missing") as info:
         config.load_settings(config.IntakeSettings)

@@ -29,7 +29,7 @@ def test_each_secret_arn_read_is_granted_when_given(function: str) -> None:
     t = project_template()
     env = t.function_environment(function)
     read = {v.value for k, v in env.items() if k.endswith("_SECRET_ARN")}
-    assert read, "every function reads at least the data encryption key"
+    assert read, "every function reads at least one data key"
     grants = granted(function)
     assert set(grants) == read
     for parameter, condition in grants.items():
@@ -42,7 +42,7 @@ def test_each_secret_arn_read_is_granted_when_given(function: str) -> None:
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_every_secret_has_its_arn_beside_it(function: str) -> None:
     env = project_template().function_environment(function)
-    keys = {"DATA_ENCRYPTION_KEY", "CARD_FINGERPRINT_KEY"} & set(env)
+    keys = {"DATA_ENCRYPTION_KEY", "WEBHOOK_SECRET_KEY", "CARD_FINGERPRINT_KEY"} & set(env)
     assert {f"{k}_SECRET_ARN" for k in keys} == {k for k in env if k.endswith("_SECRET_ARN")}
     assert env["LOCALSTACK_HOST"] == Intrinsic("Ref", "LocalstackHost")
     assert project_template().parameters["LocalstackHost"] == ""
