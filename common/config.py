@@ -185,6 +185,32 @@ class NotifySettings(
         return [float(x) for x in self.webhook_retry_schedule_s.split(",")]
 
 
+class RedriveSettings(KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, AwsSettings):
+    """The redrive function: dead letters whose retries ran out go back to their source topic
+    once the dependencies answer. It holds no data key: it moves records as they are
+    (LOCALSTACK_HOST is every function's, from template.yaml's Globals; unused here)."""
+
+    payment_retry_topic: str = Field(default="payments.requested.retry", min_length=1)
+    redrive_dead_letter_topics: str = Field(
+        default="payments.requested.dlq,payments.processed.dlq", pattern=r"^[^,\s]+(,[^,\s]+)*$"
+    )
+    """The dead-letter topics read (webhooks.dlq is not: an exhausted webhook is a terminal
+    state, which the merchant may resend)."""
+    redrive_max_per_run: int = Field(default=500, ge=1, le=10000)
+    redrive_max_times: int = Field(default=10, ge=1, le=1000)
+    """How often one record is sent back before it is held for an operator."""
+
+    @property
+    def dead_letter_topics(self) -> list[str]:
+        return self.redrive_dead_letter_topics.split(",")
+
+    @property
+    def source_topics(self) -> frozenset[str]:
+        return frozenset(
+            {self.payment_requested_topic, self.payment_retry_topic, self.payment_processed_topic}
+        )
+
+
 class SettingsError(RuntimeError):
     """The environment does not configure a function; names the variables, never values."""
 
@@ -218,3 +244,8 @@ def process_settings() -> ProcessSettings:
 @lru_cache(maxsize=1)
 def notify_settings() -> NotifySettings:
     return load_settings(NotifySettings)
+
+
+@lru_cache(maxsize=1)
+def redrive_settings() -> RedriveSettings:
+    return load_settings(RedriveSettings)

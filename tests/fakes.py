@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import pybreaker
 
+from common.dead_letters import DeadLetter
 from common.domain.errors import BankUnavailableError, PublishInDoubtError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentRecord
@@ -503,3 +504,24 @@ class FakeBreakerStorage(pybreaker.CircuitMemoryStorage):
             return False
         self._probes += 1
         return self._probes <= probes
+
+
+class FakeDeadLetterQueue:
+    """KafkaDeadLetterQueue in memory: topics of records, and the committed positions."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, int], list[DeadLetter]] = {}
+        self.positions: dict[tuple[str, int], int] = {}
+
+    def add(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        log = self.records.setdefault((topic, 0), [])
+        log.append(DeadLetter(topic, 0, len(log), key, value, tuple(headers)))
+
+    def pending(self, limit: int) -> list[DeadLetter]:
+        out: list[DeadLetter] = []
+        for tp in sorted(self.records):
+            out += self.records[tp][self.positions.get(tp, 0) :]
+        return out[:limit]
+
+    def settle(self, positions: Mapping[tuple[str, int], int]) -> None:
+        self.positions.update(positions)

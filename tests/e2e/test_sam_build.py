@@ -28,6 +28,7 @@ HANDLERS = {
     "IntakeFunction": "functions.intake.handler",
     "ProcessFunction": "functions.process.handler",
     "NotifyFunction": "functions.notify.handler",
+    "RedriveFunction": "functions.redrive.handler",
 }
 WEB_ONLY = ("fastapi", "mangum", "uvicorn", "starlette")
 BUILD = REPO_ROOT / ".aws-sam" / "build"

@@ -14,6 +14,7 @@ FUNCTIONS = {
     "IntakeFunction": "intake",
     "ProcessFunction": "process",
     "NotifyFunction": "notify",
+    "RedriveFunction": "redrive",
 }
 WEB_ONLY = {"fastapi", "mangum", "uvicorn", "starlette"}
 

@@ -11,6 +11,7 @@ FUNCTIONS: dict[str, type[BaseSettings]] = {
     "IntakeFunction": config.IntakeSettings,
     "ProcessFunction": config.ProcessSettings,
     "NotifyFunction": config.NotifySettings,
+    "RedriveFunction": config.RedriveSettings,
 }
 
 
