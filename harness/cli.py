@@ -5,6 +5,7 @@ python -m harness demo [--rate R] [--seconds S]  everything up, a payment mix, a
 python -m harness up|down|status                 everything the project runs locally
 python -m harness status-page [--port 8090]      the status page (foreground)
 python -m harness keys create --merchant NAME [--json] | list [--json] | revoke ID
+python -m harness dlq list [--json] | show POSITION | redrive --pending | redrive POSITION...
 python -m harness api [--port 3000] [--concurrency N] [--direct]      (foreground)
 python -m harness invoke FUNCTION --event FILE [--header k=v]  (like sam local invoke)
 python -m harness consume FUNCTION [--workers N]   Kafka event source mapping
@@ -28,6 +29,7 @@ from harness import (
     apigw,
     bank,
     demo,
+    dlq,
     event_source,
     keys,
     pipeline,
@@ -209,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="serve the FastAPI app under uvicorn, without the Lambda hand-off",
     )
+    _add_dlq_parser(sub)
     consume = sub.add_parser("consume", help="run a function's Kafka event source mapping")
     consume.add_argument("function")
     consume.add_argument("--workers", type=int, default=2, help="poller processes")
@@ -283,6 +286,31 @@ def _api(args: argparse.Namespace, s: InfraSettings) -> int:
     return 0
 
 
+def _add_dlq_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq_parser = sub.add_parser("dlq", help="dead letters: list, show, redrive")
+    dlq_sub = dlq_parser.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="every dead letter with its state and reason")
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_show = dlq_sub.add_parser("show", help="one dead letter: headers and value")
+    dlq_show.add_argument("position", help="topic/partition/offset, as `dlq list` prints it")
+    dlq_redrive = dlq_sub.add_parser("redrive", help="send dead letters back to their source")
+    dlq_redrive.add_argument("positions", nargs="*", help="topic/partition/offset ...")
+    dlq_redrive.add_argument(
+        "--pending", action="store_true", help="one run of the redrive function now"
+    )
+
+
+def _dlq(args: argparse.Namespace, s: InfraSettings) -> int:
+    if args.dlq_command == "list":
+        return dlq.list_letters(s, args.json)
+    if args.dlq_command == "show":
+        return dlq.show(s, args.position)
+    if bool(args.pending) == bool(args.positions):
+        sys.stderr.write("error: give either --pending or the positions to redrive\n")
+        return 2
+    return dlq.redrive(s, args.positions, args.pending)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "infra": lambda a, s: _INFRA[a.action](s),
     "demo": lambda a, s: demo.run(s, demo.DemoOptions(a.rate, a.seconds, a.settle_timeout)),
@@ -291,6 +319,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "status": lambda _a, s: _status(s),
     "status-page": lambda a, s: _status_page(a.host, a.port or s.status_port, s),
     "keys": lambda a, _s: _keys(a),
+    "dlq": _dlq,
     "api": _api,
     "invoke": lambda a, s: _invoke(a.function, a.event, a.header, s),
     "consume": lambda a, s: _consume(a.function, a.workers, s),

@@ -22,6 +22,9 @@ only the due-index (webhook_due: deliveries waiting for a retry), so a run costs
 REVERSALS_EVERY_S = 5.0
 """template.yaml's rate(1 minute), sooner locally: a reversal the bank could not take is sent
 again within seconds of the bank answering again (tests wait for it)."""
+REDRIVE_EVERY_S = 10.0
+"""template.yaml's rate(1 minute), sooner locally: a payment stranded by an outage moves on
+within seconds of MongoDB and Redis answering again."""
 WORKERS = 2
 PROCESS_WORKERS = 6
 """One poller per partition of payments.requested (template.yaml's MaximumPollers): Lambda
@@ -103,39 +106,10 @@ def components(s: InfraSettings) -> list[Component]:
             None,
             f"Kafka event source → NotifyFunction ({WORKERS} pollers)",
         ),
-        Component(
-            ManagedProcess(
-                "schedule",
-                [
-                    py,
-                    "-m",
-                    "harness",
-                    "schedule",
-                    "NotifyFunction",
-                    "--every",
-                    str(SCHEDULE_EVERY_S),
-                ],
-                s.run_dir,
-            ),
-            None,
-            f"Schedule → NotifyFunction every {SCHEDULE_EVERY_S:g} s (due webhook retries)",
-        ),
-        Component(
-            ManagedProcess(
-                "reversals",
-                [
-                    py,
-                    "-m",
-                    "harness",
-                    "schedule",
-                    "ProcessFunction",
-                    "--every",
-                    str(REVERSALS_EVERY_S),
-                ],
-                s.run_dir,
-            ),
-            None,
-            f"Schedule → ProcessFunction every {REVERSALS_EVERY_S:g} s (unacknowledged reversals)",
+        _schedule(s, "schedule", "NotifyFunction", SCHEDULE_EVERY_S, "due webhook retries"),
+        _schedule(s, "reversals", "ProcessFunction", REVERSALS_EVERY_S, "unacknowledged reversals"),
+        _schedule(
+            s, "redrive", "RedriveFunction", REDRIVE_EVERY_S, "dead letters back once deps answer"
         ),
         Component(
             ManagedProcess(
@@ -156,6 +130,15 @@ def components(s: InfraSettings) -> list[Component]:
             "status page: topics, lag, payments, deliveries, breaker",
         ),
     ]
+
+
+def _schedule(s: InfraSettings, name: str, function: str, every_s: float, what: str) -> Component:
+    argv = [sys.executable, "-m", "harness", "schedule", function, "--every", str(every_s)]
+    return Component(
+        ManagedProcess(name, argv, s.run_dir),
+        None,
+        f"Schedule → {function} every {every_s:g} s ({what})",
+    )
 
 
 def _answers(url: str | None) -> bool:

@@ -1,5 +1,6 @@
 """The status page (`harness up` serves it on 127.0.0.1:8090): the harness's processes and
-the pipeline (harness/pipeline.py) as a small HTML page that refreshes itself, and as JSON.
+the pipeline (harness/pipeline.py) and the dead letters by topic, condition and state
+(harness/dlq.py) as a small HTML page that refreshes itself, and as JSON.
 
     GET /              the page
     GET /status.json   the same, for scripts
@@ -14,10 +15,12 @@ import time
 from typing import Any
 
 import uvicorn
+from confluent_kafka import KafkaException
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from harness import pipeline, stack
+from common.domain.errors import TransientError
+from harness import dlq, pipeline, stack
 from harness.infra import manager
 from harness.infra.settings import InfraSettings
 
@@ -34,7 +37,13 @@ def snapshot(s: InfraSettings) -> dict[str, Any]:
         {"name": c.process.name, "address": c.url or "", "state": state}
         for c, state in stack.status(s)
     ]
-    return {"services": services, **pipeline.collect(s).as_json()}
+    snap = {"services": services, **pipeline.collect(s).as_json()}
+    try:
+        snap["deadLettersByReason"] = dlq.summary(s)
+    except (KafkaException, TransientError) as exc:
+        snap["deadLettersByReason"] = {}
+        snap["errors"]["dead letters"] = str(exc)
+    return snap
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -71,6 +80,10 @@ def render_html(snap: dict[str, Any]) -> str:
             ]
         ],
     )
+    dead = _table(
+        ["dead letters: topic · condition · state", "count"],
+        [list(r) for r in sorted(snap.get("deadLettersByReason", {}).items())],
+    )
     errors = "".join(
         f"<p class=err>{html.escape(k)} not answering: {html.escape(v)}</p>"
         for k, v in snap["errors"].items()
@@ -85,6 +98,7 @@ padding:3px 8px;text-align:left}}th{{background:#f3f3f3}}.err{{color:#b00}}</sty
 <h2>services</h2>{services}
 <h2>pipeline</h2>{topics}
 <div>{payments}{deliveries}{breaker}</div>
+<div>{dead}</div>
 <p>dead letters: {snap["deadLetters"]} · refreshes every {REFRESH_S} s ·
 <a href="/status.json">status.json</a></p></body></html>"""
 
