@@ -1,4 +1,5 @@
-"""The eleven scenarios of issue 8. Each runs against the chaos stack and returns its row.
+"""The eleven scenarios of issue 8 (issue 16's are in chaos/outages.py). Each runs against
+the chaos stack and returns its row.
 
 Load scenarios follow one shape: start a steady payment load, inject the fault, lift it,
 let the load finish, wait for the system to settle, then audit (chaos/judge.py).
@@ -95,10 +96,11 @@ def service_down(  # noqa: PLR0917
     down_s: float,
     refuses_intake: bool,
     during: Callable[[], None] = lambda: None,
+    rate: float = 3,
 ) -> tuple[Row, float, float, float]:
     """Load, stop `service` for `down_s`, start it again; returns the row (audited) and the
     times the service was gone, was asked to come back, and answered again."""
-    rate, seconds = 3, down_s + 25
+    seconds = down_s + 25
     row = Row(number, f"{service} down", "", f"{service} stopped {down_s:g} s, restarted")
     before = _component_pids(chaos)
     load = chaos.load(f"{service} down", rate, seconds).start()

@@ -33,6 +33,8 @@ class ProxyStats:
     reset: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    trickled: int = 0
+    """Answers forwarded one byte at a time."""
 
 
 @dataclass
@@ -42,6 +44,9 @@ class TcpProxy:
     host: str = "127.0.0.1"
     mode: Mode = "pass"
     latency_s: float = 0.0
+    trickle_s: float = 0.0
+    """When set, what the target answers is forwarded one byte every `trickle_s` seconds (an
+    endpoint that trickles its answer: each read is quick, the answer never done)."""
     stats: ProxyStats = field(default_factory=ProxyStats)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -80,9 +85,16 @@ class TcpProxy:
         self._thread.join(10)
         self._loop = self._thread = None
 
-    def set(self, mode: Mode | None = None, latency_s: float | None = None) -> None:
+    def set(
+        self,
+        mode: Mode | None = None,
+        latency_s: float | None = None,
+        trickle_s: float | None = None,
+    ) -> None:
         if latency_s is not None:
             self.latency_s = latency_s
+        if trickle_s is not None:
+            self.trickle_s = trickle_s
         if mode is not None:
             self.mode = mode
             if mode == "reset" and self._loop is not None:
@@ -141,6 +153,13 @@ class TcpProxy:
                     self.stats.bytes_up += len(data)
                 else:
                     self.stats.bytes_down += len(data)
+                if not upstream and self.trickle_s:
+                    self.stats.trickled += 1
+                    for i in range(len(data)):
+                        writer.write(data[i : i + 1])
+                        await writer.drain()
+                        await asyncio.sleep(self.trickle_s)
+                    continue
                 writer.write(data)
                 await writer.drain()
             if writer.can_write_eof():

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from chaos import hostile, scenarios
+from chaos import hostile, outages, scenarios
 from chaos.context import Chaos
 from chaos.report import Row, table
 
@@ -74,3 +74,34 @@ def test_10_hostile_input(chaos: Chaos, record: list[Row]) -> None:
 @pytest.mark.smoke
 def test_11_replay_storm(chaos: Chaos, record: list[Row]) -> None:
     run(hostile.replay_storm, chaos, record)
+
+
+@pytest.mark.full
+@pytest.mark.timeout(1800)  # 5 minutes down, 10 retries to run out, the backlog to drain
+def test_12_mongo_down_five_minutes(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.mongo_down_long, chaos, record)
+
+
+@pytest.mark.full
+def test_13_redis_loses_everything(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.redis_loses_everything, chaos, record)
+
+
+@pytest.mark.full
+def test_14_redis_down_at_cold_start(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.redis_down_cold_starts, chaos, record)
+
+
+@pytest.mark.full
+def test_15_broker_ack_lost(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.kafka_ack_lost, chaos, record)
+
+
+@pytest.mark.full
+def test_17_two_schedule_runs(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.two_schedules, chaos, record)
+
+
+@pytest.mark.full
+def test_18_trickling_merchant(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.trickling_merchant, chaos, record)
