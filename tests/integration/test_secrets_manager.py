@@ -16,6 +16,7 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
+from chaos.tcp_proxy import TcpProxy
 from common import config
 from common.adapters.secrets_manager_secrets import (
     SecretUnavailableError,
@@ -25,6 +26,7 @@ from common.adapters.secrets_manager_secrets import (
 from common.domain.errors import TransientError
 from common.security.sealed_box import new_key
 from functions.intake.deps import IntakeRuntime
+from functions.process.deps import ProcessRuntime
 from harness.infra.settings import InfraSettings
 from harness.keys import merchant_directory
 from harness.local_env import function_env
@@ -163,3 +165,38 @@ def test_settings_need_the_key_or_its_secret(monkeypatch: pytest.MonkeyPatch) ->
         config.load_settings(config.NotifySettings)
     monkeypatch.setenv("WEBHOOK_SECRET_KEY_SECRET_ARN", "arn:aws:secretsmanager:x:1:secret:k")
     assert config.load_settings(config.NotifySettings).webhook_secret_key_secret_arn.endswith(":k")
+
+
+def test_a_cold_start_that_meets_its_dependencies_down_fails_and_the_next_one_works(
+    aws_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: Secrets Manager and Redis unreachable when a process worker cold-starts. The
+    invocation fails cleanly (a TransientError, retried by the event source mapping); nothing
+    of it stays in the module's state, so the next invocation, with them back, works."""
+    local = function_env("ProcessFunction")
+    host, port = aws_host.split(":")
+    proxy = TcpProxy(free_port(), (host, int(port)), mode="reset")
+    proxy.start()
+    try:
+        function_settings(
+            monkeypatch,
+            "ProcessFunction",
+            {
+                "DATA_ENCRYPTION_KEY": "",
+                "DATA_ENCRYPTION_KEY_SECRET_ARN": create_secret(
+                    aws_host, local["DATA_ENCRYPTION_KEY"]
+                ),
+                "LOCALSTACK_HOST": f"127.0.0.1:{proxy.listen_port}",
+                "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+            },
+        )
+        runtime = ProcessRuntime(config.load_settings(config.ProcessSettings))
+        assert runtime.breaker.current_state == "closed"  # built without Redis: the fallback
+        with pytest.raises(TransientError):
+            _ = runtime.service
+        proxy.set(mode="pass")
+        service = runtime.service  # the next invocation: built now
+        assert service is runtime.service
+    finally:
+        proxy.stop()
+        secrets_manager_client.cache_clear()
