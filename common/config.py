@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -109,6 +109,29 @@ class FingerprintKeySettings(AwsSettings):
         return self
 
 
+class WebhookUrlSettings(BaseSettings):
+    """The webhook URL policy, checked by intake and again by notify."""
+
+    model_config = _ENV
+
+    allow_private_webhook_urls: bool = False
+    """Local development only: accept webhook URLs on loopback and private networks, on any
+    port."""
+    webhook_allowed_ports: str = Field(default="80,443", pattern=r"^[0-9]{1,5}(,[0-9]{1,5})*$")
+    """The ports a webhook URL may name where private addresses are refused."""
+
+    @field_validator("webhook_allowed_ports")
+    @classmethod
+    def _ports_are_ports(cls, value: str) -> str:
+        if not all(0 < int(p) < 65536 for p in value.split(",")):
+            raise ValueError("a port is 1 to 65535")
+        return value
+
+    @property
+    def webhook_ports(self) -> frozenset[int]:
+        return frozenset(int(p) for p in self.webhook_allowed_ports.split(","))
+
+
 class IntakeSettings(
     KafkaSettings,
     RedisSettings,
@@ -117,11 +140,10 @@ class IntakeSettings(
     DataKeySettings,
     WebhookSecretKeySettings,
     FingerprintKeySettings,
+    WebhookUrlSettings,
 ):
     """The intake function: HTTP API, API keys and idempotency in Redis, publishes requests."""
 
-    allow_private_webhook_urls: bool = False
-    """Local development only: accept webhook URLs on loopback and private networks."""
     kafka_publish_timeout_ms: int = Field(default=5000, ge=100, le=60000)
     """How long a request waits for the broker's acknowledgement before answering 503."""
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
@@ -164,14 +186,18 @@ class ProcessSettings(
 
 
 class NotifySettings(
-    KafkaSettings, RedisSettings, MongoSettings, LoggingSettings, WebhookSecretKeySettings
+    KafkaSettings,
+    RedisSettings,
+    MongoSettings,
+    LoggingSettings,
+    WebhookSecretKeySettings,
+    WebhookUrlSettings,
 ):
     """The notify function: webhook deliveries and their retry schedule."""
 
     payment_processed_dlq_topic: str = Field(default="payments.processed.dlq", min_length=1)
     webhook_dlq_topic: str = Field(default="webhooks.dlq", min_length=1)
     """Deliveries whose retries are exhausted, for operators to look at."""
-    allow_private_webhook_urls: bool = False
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=30)
     webhook_retry_schedule_s: str = Field(
         default="5,300,1800,7200,18000,36000,36000",

@@ -1,8 +1,12 @@
 """Is a webhook URL acceptable? Absolute http(s), no credentials, and (unless configuration
-allows it, as local development does) every address it resolves to is public.
+allows it, as local development does) on an allowed port (80 and 443 by default) with every
+address it resolves to public.
 
-Checked at intake and again at delivery time (a name may resolve differently later).
-Resolution is a parameter, so this module does no I/O itself.
+Checked at intake and again at delivery time (a name may resolve differently later). The
+check answers the addresses it passed, and delivery dials one of those, never a fresh lookup:
+a name that answers a public address to the check and an internal one a moment later (DNS
+rebinding) must not reach the internal one. Resolution is a parameter, so this module does no
+I/O itself.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -28,6 +32,9 @@ class CachingResolver(Protocol):
 
 
 MAX_URL_LENGTH = 2048
+WEBHOOK_PORTS = frozenset({80, 443})
+"""The ports a webhook URL may name where private addresses are refused, unless configured."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?$", re.IGNORECASE)
 _HOST_LABELS = re.compile(
     r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
@@ -40,8 +47,20 @@ class WebhookUrlError(ValueError):
     """Why the URL is refused, in words fit for the merchant."""
 
 
-def check_webhook_url(url: str, resolve: Resolver, allow_private: bool) -> None:
-    host = _parse(url)
+def check_webhook_url(
+    url: str,
+    resolve: Resolver,
+    allow_private: bool,
+    allowed_ports: frozenset[int] = WEBHOOK_PORTS,
+) -> tuple[str, ...]:
+    """The addresses `url` was checked against, as text in the resolver's order (one for an
+    address literal): the ones to dial. Local development (`allow_private`) allows any
+    address and any port."""
+    target = _parse(url)
+    if not allow_private and target.port not in allowed_ports:
+        ports = ", ".join(str(p) for p in sorted(allowed_ports))
+        raise WebhookUrlError(f"webhookUrl port must be one of {ports}")
+    host = target.host
     if host.startswith("["):
         addresses = [_literal(host[1:-1])]
     elif _NUMERIC_HOST.match(host):
@@ -68,13 +87,14 @@ def check_webhook_url(url: str, resolve: Resolver, allow_private: bool) -> None:
                     "webhookUrl must not point at a private, loopback, link-local or "
                     "otherwise internal address"
                 )
+    return tuple(dict.fromkeys(str(a) for a in addresses))
 
 
 def host_to_resolve(url: str) -> str | None:
     """The host name `check_webhook_url` would resolve for this URL; None when it would not
     resolve anything (an address literal, or a URL it refuses before that)."""
     try:
-        host = _parse(url)
+        host = _parse(url).host
     except WebhookUrlError:
         return None
     if host.startswith("[") or _NUMERIC_HOST.match(host) or not _HOST_LABELS.match(host):
@@ -102,7 +122,14 @@ def is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def _parse(url: str) -> str:
+class _Target(NamedTuple):
+    host: str
+    """Lower case; an IPv6 literal in brackets."""
+    port: int
+    """The URL's, or its scheme's default."""
+
+
+def _parse(url: str) -> _Target:
     if len(url) > MAX_URL_LENGTH:
         raise WebhookUrlError(f"webhookUrl must be at most {MAX_URL_LENGTH} characters")
     if not url.isascii() or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
@@ -124,7 +151,7 @@ def _parse(url: str) -> str:
     if port == 0:
         raise WebhookUrlError("webhookUrl port must be between 1 and 65535")
     host = parts.hostname
-    return f"[{host}]" if ":" in host else host
+    return _Target(f"[{host}]" if ":" in host else host, port or _DEFAULT_PORTS[parts.scheme])
 
 
 def _literal(text: str) -> Address:

@@ -90,7 +90,11 @@ class IntakeRuntime:
             hasher=self._hasher,
             resolve=CachedResolver(),
             clock=SystemClock(),
-            policy=IntakePolicy(s.payment_requested_topic, s.allow_private_webhook_urls),
+            policy=IntakePolicy(
+                topic=s.payment_requested_topic,
+                allow_private_webhook_urls=s.allow_private_webhook_urls,
+                webhook_ports=s.webhook_ports,
+            ),
         )
 
     def service(self) -> IntakeService:

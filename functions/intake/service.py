@@ -39,6 +39,7 @@ from common.domain.ports import (
     WebhookDeliveries,
 )
 from common.domain.webhook_url import (
+    WEBHOOK_PORTS,
     CachingResolver,
     Resolver,
     WebhookUrlError,
@@ -66,6 +67,8 @@ class Accepted:
 class IntakePolicy:
     topic: str
     allow_private_webhook_urls: bool
+    webhook_ports: frozenset[int] = WEBHOOK_PORTS
+    """The ports a webhook URL may name unless private URLs are allowed."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,7 @@ class IntakeService:
             self._clock.now().date(),
             self._resolve,
             self._policy.allow_private_webhook_urls,
+            self._policy.webhook_ports,
         )
 
     def _card_summary(self, request: PaymentRequestIn, valid: ValidPayment) -> CardSummary:
@@ -317,7 +321,11 @@ class IntakeService:
 
 
 def validate_payment(
-    request: PaymentRequestIn, today: date, resolve: Resolver, allow_private_urls: bool
+    request: PaymentRequestIn,
+    today: date,
+    resolve: Resolver,
+    allow_private_urls: bool,
+    webhook_ports: frozenset[int],
 ) -> ValidPayment:
     """Every check of a payment request beyond its shape; all problems at once."""
     problems: list[FieldProblem] = []
@@ -340,7 +348,7 @@ def validate_payment(
     except CardError as exc:
         problems.append(FieldProblem(f"card.{exc.field}", str(exc)))
     try:
-        check_webhook_url(request.webhook_url, resolve, allow_private_urls)
+        check_webhook_url(request.webhook_url, resolve, allow_private_urls, webhook_ports)
     except WebhookUrlError as exc:
         problems.append(FieldProblem("webhookUrl", str(exc)))
     if problems or money is None or card_number is None or brand is None:

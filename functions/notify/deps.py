@@ -45,9 +45,10 @@ class NotifyRuntime(KafkaFunctionRuntime):
             publisher=self.publisher,
             clock=SystemClock(),
             policy=NotifyPolicy(
-                s.retry_schedule,
-                s.allow_private_webhook_urls,
-                s.webhook_dlq_topic,
+                schedule=s.retry_schedule,
+                allow_private_urls=s.allow_private_webhook_urls,
+                dead_letter_topic=s.webhook_dlq_topic,
+                webhook_ports=s.webhook_ports,
                 # a batch of 100 on 16 threads: up to 7 rounds of one timeout each
                 first_attempt_lease_s=s.webhook_timeout_s * 8 + 20,
             ),

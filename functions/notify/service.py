@@ -8,8 +8,11 @@
   schedule, configurable); the scheduled run leases what is due (an insert each: concurrent
   runs never send the same attempt) and sends it.
 - Exhausted → `failed`, and the delivery goes to the webhook dead-letter topic.
-- The URL is checked against private/loopback/link-local targets again at delivery time: a
-  name may resolve differently than it did at intake. A refusal is a failed attempt.
+- The URL is checked against private/loopback/link-local targets and the allowed ports
+  again at delivery time: a name may resolve differently than it did at intake. A refusal is
+  a failed attempt. The sender dials an address this check passed, never a fresh lookup of
+  the name (DNS rebinding), with the URL's host as Host header and TLS server name, and one
+  deadline (WEBHOOK_TIMEOUT_S) for the whole attempt.
 - A merchant whose endpoint hangs does not hold up the others: an attempt that times out
   marks the merchant slow (shared by every worker), and while the mark lasts its new
   deliveries skip the batch and go straight to the schedule, whose own run waits for them.
@@ -31,7 +34,12 @@ from common.domain.errors import PermanentError, TransientError
 from common.domain.events import PaymentProcessed
 from common.domain.money import MoneyError
 from common.domain.ports import Clock, EventPublisher
-from common.domain.webhook_url import Resolver, WebhookUrlError, check_webhook_url
+from common.domain.webhook_url import (
+    WEBHOOK_PORTS,
+    Resolver,
+    WebhookUrlError,
+    check_webhook_url,
+)
 from common.domain.webhooks import (
     Delivery,
     DeliveryAttempt,
@@ -86,7 +94,12 @@ class SlowEndpoints(Protocol):
 
 
 class Sender(Protocol):
-    def send(self, url: str, body: bytes, headers: dict[str, str]) -> DeliveryAttempt: ...
+    def send(
+        self, url: str, addresses: Sequence[str], body: bytes, headers: dict[str, str]
+    ) -> DeliveryAttempt:
+        """POST to `url`'s endpoint, dialing one of `addresses` (checked: never resolved
+        again), within the attempt's one deadline."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,8 @@ class NotifyPolicy:
     schedule: Sequence[float]
     allow_private_urls: bool
     dead_letter_topic: str
+    webhook_ports: frozenset[int] = WEBHOOK_PORTS
+    """The ports a webhook URL may name unless private URLs are allowed."""
     first_attempt_lease_s: float = 30.0
     """A new delivery is due for the scheduled run only after this long: its first attempt
     belongs to the batch that created it, unless that one died before recording it."""
@@ -258,7 +273,12 @@ class NotifyService:
         delivery never stays due without a trace (and never blocks the ones behind it)."""
         now = self._clock.now()
         try:
-            check_webhook_url(delivery.url, self._resolve, self._policy.allow_private_urls)
+            addresses = check_webhook_url(
+                delivery.url,
+                self._resolve,
+                self._policy.allow_private_urls,
+                self._policy.webhook_ports,
+            )
         except WebhookUrlError as exc:
             return DeliveryAttempt(now, None, f"refused: {exc}", 0.0)
         except TransientError as exc:
@@ -273,7 +293,7 @@ class NotifyService:
             headers = sign_webhook(secret, delivery.webhook_id, int(time.time()), delivery.body)
         except Exception:  # a secret that is not whsec_<base64>
             return DeliveryAttempt(now, None, "merchant's webhook secret is unusable", 0.0)
-        return self._sender.send(delivery.url, delivery.body, headers)
+        return self._sender.send(delivery.url, addresses, delivery.body, headers)
 
     def _dead_letter(self, delivery: Delivery) -> None:
         record = {

@@ -59,3 +59,19 @@ def test_secrets_are_required_and_never_shown(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", "another-secret")
     s = config.IntakeSettings()
     assert "another-secret" not in repr(s) and "very-secret-value" not in str(s)
+
+
+def test_webhook_ports_default_to_80_and_443_and_are_configurable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "k")
+    monkeypatch.setenv("WEBHOOK_SECRET_KEY", "k")
+    monkeypatch.setenv("CARD_FINGERPRINT_KEY", "k")
+    assert config.NotifySettings().webhook_ports == {80, 443}
+    monkeypatch.setenv("WEBHOOK_ALLOWED_PORTS", "443,8443")
+    assert config.IntakeSettings().webhook_ports == {443, 8443}
+    assert config.NotifySettings().webhook_ports == {443, 8443}
+    for bad, why in (("0", "value_error"), ("443,", "string_pattern_mismatch")):
+        monkeypatch.setenv("WEBHOOK_ALLOWED_PORTS", bad)
+        with pytest.raises(config.SettingsError, match=f"WEBHOOK_ALLOWED_PORTS: {why}"):
+            config.load_settings(config.NotifySettings)

@@ -437,6 +437,17 @@ def test_a_json_number_with_more_precision_than_a_float_is_refused_not_rounded(
     assert deps.publisher.sent == []
 
 
+def test_a_webhook_port_other_than_80_or_443_is_a_422_naming_webhook_url(
+    client: TestClient, deps: Deps
+) -> None:
+    r = post(client, body(webhookUrl="https://shop.example:8443/hooks"))
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {"field": "webhookUrl", "message": "webhookUrl port must be one of 80, 443"}
+    ]
+    assert deps.publisher.sent == []
+
+
 def test_equivalent_bodies_are_one_request_under_a_key(client: TestClient, deps: Deps) -> None:
     first = post(client, **{"Idempotency-Key": "same-thing"})
     equivalent = [

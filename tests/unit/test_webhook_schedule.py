@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -145,7 +146,9 @@ class ScriptedSender:
         self.answers = answers
         self.sent: list[str] = []
 
-    def send(self, url: str, body: bytes, headers: dict[str, str]) -> DeliveryAttempt:
+    def send(
+        self, url: str, addresses: Sequence[str], body: bytes, headers: dict[str, str]
+    ) -> DeliveryAttempt:
         self.sent.append(url)
         code = self.answers[url]
         return DeliveryAttempt(T0, code, None if code else "timeout", 1.0)

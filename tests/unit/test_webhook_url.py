@@ -24,7 +24,8 @@ def resolve(host: str) -> Sequence[str]:
     "url",
     [
         "https://shop.example/hooks/payments",
-        "http://shop.example:8080/h?x=1",
+        "http://shop.example/h?x=1",
+        "https://shop.example:443/h",
         "https://dual.example/h",
         "https://93.184.216.34/h",
         "https://[2606:2800:220:1:248:1893:25c8:1946]/h",
@@ -63,7 +64,7 @@ def test_malformed_urls_are_refused(url: str, reason: str) -> None:
     "url",
     [
         "http://127.0.0.1/h",
-        "http://localhost:8082/h",
+        "http://localhost/h",
         "http://10.1.2.3/h",
         "http://192.168.0.1/h",
         "http://172.16.5.4/h",
@@ -104,3 +105,51 @@ def test_numeric_hosts_in_odd_forms_are_refused_even_when_private_is_allowed(url
 def test_local_development_may_allow_loopback() -> None:
     check_webhook_url("http://127.0.0.1:8082/hooks", resolve, allow_private=True)
     check_webhook_url("http://localhost:8082/hooks", resolve, allow_private=True)
+
+
+def test_the_check_answers_the_addresses_it_passed_in_the_resolvers_order() -> None:
+    assert check_webhook_url("https://dual.example/h", resolve, allow_private=False) == (
+        "93.184.216.34",
+        "2606:2800:220:1:248:1893:25c8:1946",
+    )
+    assert check_webhook_url("https://93.184.216.34/h", resolve, allow_private=False) == (
+        "93.184.216.34",
+    )
+    assert check_webhook_url("http://[::ffff:7f00:1]/h", resolve, allow_private=True) == (
+        "::ffff:7f00:1",
+    )
+    assert check_webhook_url("http://localhost:8082/h", resolve, allow_private=True) == (
+        "127.0.0.1",
+        "::1",
+    )
+
+
+def test_the_addresses_answered_are_those_of_the_one_lookup_checked() -> None:
+    answers = iter([["93.184.216.34"], ["169.254.169.254"]])  # a TTL-0 name rebinding
+    checked = check_webhook_url("https://rebind.example/h", lambda _h: next(answers), False)
+    assert checked == ("93.184.216.34",)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://shop.example:8080/h",
+        "https://shop.example:8443/h",
+        "https://shop.example:22/h",
+        "http://93.184.216.34:6379/",
+    ],
+)
+def test_ports_other_than_80_and_443_are_refused_unless_private_urls_are_allowed(
+    url: str,
+) -> None:
+    with pytest.raises(WebhookUrlError, match="webhookUrl port must be one of 80, 443"):
+        check_webhook_url(url, resolve, allow_private=False)
+    check_webhook_url(url, resolve, allow_private=True)
+
+
+def test_the_allowed_ports_are_configurable() -> None:
+    ports = frozenset({443, 8443})
+    check_webhook_url("https://shop.example:8443/h", resolve, False, ports)
+    check_webhook_url("https://shop.example/h", resolve, False, ports)  # 443 by default
+    with pytest.raises(WebhookUrlError, match="one of 443, 8443"):
+        check_webhook_url("http://shop.example/h", resolve, False, ports)  # 80 by default
