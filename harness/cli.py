@@ -12,6 +12,8 @@ python -m harness consume FUNCTION [--workers N]   Kafka event source mapping
 python -m harness schedule FUNCTION [--every S]    a Schedule event at its rate
 python -m harness bank [--port 8081]               bank simulator
 python -m harness receiver [--port 8082]           demo webhook receiver
+python -m harness listen --merchant ID --forward-to URL [--port 8083]
+                                                   verify a merchant's webhooks, forward them
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from harness import (
     dlq,
     event_source,
     keys,
+    listen,
     pipeline,
     receiver,
     scheduler,
@@ -221,9 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     schedule = sub.add_parser("schedule", help="fire a function's Schedule event at its rate")
     schedule.add_argument("function")
     schedule.add_argument("--every", type=float, default=None, help="seconds (default: the rate)")
-    receiver_parser = sub.add_parser("receiver", help="run the demo webhook receiver")
-    receiver_parser.add_argument("--host", default="127.0.0.1")
-    receiver_parser.add_argument("--port", type=int, default=8082)
+    _add_webhook_endpoint_parsers(sub)
     invoke = sub.add_parser("invoke", help="run one function once on an event file")
     invoke.add_argument("function")
     invoke.add_argument("--event", required=True)
@@ -300,6 +301,20 @@ def _add_dlq_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
 
+def _add_webhook_endpoint_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    receiver_parser = sub.add_parser("receiver", help="run the demo webhook receiver")
+    receiver_parser.add_argument("--host", default="127.0.0.1")
+    receiver_parser.add_argument("--port", type=int, default=8082)
+    listen_parser = sub.add_parser(
+        "listen", help="verify a merchant's webhooks and forward them (like stripe listen)"
+    )
+    listen_parser.add_argument("--merchant", required=True, help="the merchant id (mer_...)")
+    listen_parser.add_argument("--forward-to", required=True, help="where to POST each event")
+    listen_parser.add_argument("--port", type=int, default=8083, help="on 127.0.0.1")
+
+
 def _dlq(args: argparse.Namespace, s: InfraSettings) -> int:
     if args.dlq_command == "list":
         return dlq.list_letters(s, args.json)
@@ -325,6 +340,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, InfraSettings], int]] = {
     "consume": lambda a, s: _consume(a.function, a.workers, s),
     "bank": lambda a, _s: _bank(a.host, a.port),
     "receiver": lambda a, _s: _receiver(a.host, a.port),
+    "listen": lambda a, _s: listen.listen(a.merchant, a.forward_to, "127.0.0.1", a.port),
     "schedule": lambda a, s: _schedule(a.function, a.every, s),
 }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,56 +61,95 @@ SecretLookup = Callable[[str], str | None]
 MerchantList = Callable[[], list[str]]
 
 
-def create_receiver_app(secret_of: SecretLookup, merchants: MerchantList) -> FastAPI:
-    state = ReceiverState()
-    secrets: dict[str, str] = {}
-    app = FastAPI(title="demo webhook receiver", docs_url=None, redoc_url=None)
+@dataclass(frozen=True)
+class Verification:
+    """What a delivery's signature check found: the merchant whose secret matched (or the
+    one asked for), the parsed event when it verified, why not otherwise."""
 
-    def secret(merchant_id: str) -> str | None:
-        if merchant_id not in secrets:
-            found = secret_of(merchant_id)
-            if found is None:
-                return None
-            secrets[merchant_id] = found
-        return secrets[merchant_id]
+    merchant_id: str | None
+    event: Any
+    reason: str | None
+
+    @property
+    def verified(self) -> bool:
+        return self.reason is None
+
+    @property
+    def event_type(self) -> str | None:
+        kind = self.event.get("type") if isinstance(self.event, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    @property
+    def transaction_id(self) -> str | None:
+        data = self.event.get("data") if isinstance(self.event, dict) else None
+        found = data.get("transactionId") if isinstance(data, dict) else None
+        return found if isinstance(found, str) else None
+
+
+class WebhookVerifier:
+    """Checks deliveries against merchants' webhook secrets, each read once from the
+    directory (`harness receiver`, `harness listen`)."""
+
+    def __init__(self, secret_of: SecretLookup, merchants: MerchantList) -> None:
+        self._secret_of = secret_of
+        self._merchants = merchants
+        self._secrets: dict[str, str] = {}
+
+    def knows(self, merchant_id: str) -> bool:
+        return self._secret(merchant_id) is not None
 
     def verify(
-        merchant_id: str | None, headers: dict[str, str], body: bytes
-    ) -> tuple[str | None, Any, str | None]:
-        candidates = [merchant_id] if merchant_id else merchants()
+        self, merchant_id: str | None, headers: Mapping[str, str], body: bytes
+    ) -> Verification:
+        """With `merchant_id`'s secret, or with every known merchant's when it is None."""
+        candidates = [merchant_id] if merchant_id else self._merchants()
         reason = "unknown merchant"
         for mid in candidates:
-            sec = secret(mid)
-            if sec is None:
+            secret = self._secret(mid)
+            if secret is None:
                 continue
             try:
-                return mid, verify_webhook(sec, headers, body), None
+                return Verification(mid, verify_webhook(secret, headers, body), None)
             except WebhookVerificationError as exc:
                 reason = str(exc)
-        return merchant_id, None, reason
+        return Verification(merchant_id, None, reason)
+
+    def _secret(self, merchant_id: str) -> str | None:
+        if merchant_id not in self._secrets:
+            found = self._secret_of(merchant_id)
+            if found is None:
+                return None
+            self._secrets[merchant_id] = found
+        return self._secrets[merchant_id]
+
+
+def create_receiver_app(secret_of: SecretLookup, merchants: MerchantList) -> FastAPI:
+    state = ReceiverState()
+    verifier = WebhookVerifier(secret_of, merchants)
+    app = FastAPI(title="demo webhook receiver", docs_url=None, redoc_url=None)
 
     async def receive(request: Request, merchant_id: str | None) -> Response:
         body = await request.body()
         headers = dict(request.headers)
         webhook_id = headers.get("webhook-id", "")
-        mid, payload, reason = verify(merchant_id, headers, body)
+        checked = verifier.verify(merchant_id, headers, body)
+        mid = checked.merchant_id
         behaviour = state.behaviours.get(mid or "") or state.behaviours.get("*")
-        status = 204 if payload is not None else 401
-        if payload is not None and behaviour is not None and behaviour.failNext > 0:
+        status = 204 if checked.verified else 401
+        if checked.verified and behaviour is not None and behaviour.failNext > 0:
             behaviour.failNext -= 1
             if behaviour.hangSeconds:
                 await asyncio.sleep(behaviour.hangSeconds)
             status = behaviour.status
         state.attempts[webhook_id] = state.attempts.get(webhook_id, 0) + 1
-        data = payload.get("data", {}) if isinstance(payload, dict) else {}
         state.deliveries.append(
             Delivery(
                 webhook_id=webhook_id,
                 merchant_id=mid,
-                verified=payload is not None,
-                reason=reason,
-                type=payload.get("type") if isinstance(payload, dict) else None,
-                transaction_id=data.get("transactionId") if isinstance(data, dict) else None,
+                verified=checked.verified,
+                reason=checked.reason,
+                type=checked.event_type,
+                transaction_id=checked.transaction_id,
                 status_answered=status,
                 received_at=time.time(),
                 attempt=state.attempts[webhook_id],
