@@ -41,6 +41,7 @@ def _dead_letters(chaos: Chaos) -> list[dict[str, Any]]:
 def mongo_down_long(chaos: Chaos) -> Row:
     before = {r["position"] for r in _dead_letters(chaos)}
     row, *_ = service_down(chaos, 12, "mongodb", LONG_OUTAGE_S, refuses_intake=False, rate=1)
+    row.name = "mongodb down 5 minutes (redrive)"
     new = [r for r in _dead_letters(chaos) if r["position"] not in before]
     exhausted = [r for r in new if r["condition"] == RETRIES_EXHAUSTED]
     row.check(bool(exhausted), "nothing ran out of retries: the outage did not test the redrive")
