@@ -204,6 +204,9 @@ class NotifySettings(
         pattern=r"^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$",
     )
     """Delays after the first attempt, in seconds (Standard Webhooks' usual schedule)."""
+    webhook_retries_per_merchant: int = Field(default=10, ge=1)
+    """A scheduled run sends at most this many of one merchant's due retries (merchants are
+    served in turn), so one whose endpoint hangs cannot fill every run."""
     notify_concurrency: int = Field(default=16, ge=1, le=256)
 
     @property

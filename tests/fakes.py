@@ -34,7 +34,14 @@ from common.domain.ports import (
     PendingReversal,
     StoredResponse,
 )
-from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
+from common.domain.webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    DueAttempt,
+    due_order,
+    fair_run,
+)
 
 
 class FakeMerchantDirectory:
@@ -214,16 +221,23 @@ class FakeWebhookDeliveries:
             return None
         k = current.round + 1
         self.resends.setdefault(f"{webhook_id}#{k}", now)
-        self.entries.setdefault(f"{webhook_id}#{k}", DueAttempt(webhook_id, k, 1, now))
+        entry = DueAttempt(webhook_id, k, 1, now, merchant_id=current.merchant_id)
+        self.entries.setdefault(f"{webhook_id}#{k}", entry)
         return self.get(webhook_id)
 
     def schedule(self, delivery: Delivery, at: datetime) -> None:
-        entry = DueAttempt(delivery.webhook_id, delivery.round, len(delivery.attempts) + 1, at)
+        entry = DueAttempt(
+            delivery.webhook_id,
+            delivery.round,
+            len(delivery.attempts) + 1,
+            at,
+            merchant_id=delivery.merchant_id,
+        )
         self.entries.setdefault(f"{delivery.webhook_id}#{delivery.round}", entry)
 
-    def due(self, now: datetime, limit: int) -> list[DueAttempt]:
-        due = [e for e in self.entries.values() if e.due_at <= now]
-        return sorted(due, key=lambda e: e.due_at)[:limit]
+    def due(self, now: datetime, limit: int, *, per_merchant: int) -> list[DueAttempt]:
+        due = sorted((e for e in self.entries.values() if e.due_at <= now), key=due_order)
+        return fair_run(due, limit, per_merchant)
 
     def lease(
         self, entries: Sequence[DueAttempt], now: datetime, lease_s: float
@@ -250,6 +264,7 @@ class FakeWebhookDeliveries:
                 delivery.round,
                 len(delivery.attempts) + 1,
                 delivery.next_attempt_at,
+                merchant_id=delivery.merchant_id,
             )
         else:
             self.entries.pop(due_id, None)

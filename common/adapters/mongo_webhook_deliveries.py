@@ -12,9 +12,11 @@ webhook_attempts    _id = "{webhookId}#{round}#{n}": attempt n of a round and it
                     (statusCode or error, latency) with what it left the delivery as
                     (delivered | scheduled | failed) and the next attempt's time.
 webhook_due         _id = "{webhookId}#{round}": the due-index, holding only rounds still
-                    pending (attempt n due at dueAt). Mutable, and only a projection of the
-                    attempts: a sender checks the recorded attempts after taking its lease,
-                    and an entry that lags behind them is rebuilt from them.
+                    pending (attempt n due at dueAt, of merchantId's delivery). Mutable, and
+                    only a projection of the attempts: a sender checks the recorded attempts
+                    after taking its lease, and an entry that lags behind them is rebuilt
+                    from them. An entry written before it carried merchantId is read as a
+                    merchant of its own (`due`) until its next attempt rewrites it.
 
 A delivery as the rest of the system sees it (`Delivery`) is composed by `_id` lookups: the
 event, the resends (to find the current round), and that round's attempts.
@@ -31,13 +33,20 @@ from pymongo.database import Database
 
 from common.adapters.mongo_connection import mongo_errors
 from common.adapters.mongo_inserts import find_by_id, find_chain, insert_new
-from common.domain.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, DueAttempt
+from common.domain.webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    DueAttempt,
+    fair_run,
+)
 
 DELIVERIES = "webhook_deliveries"
 RESENDS = "webhook_resends"
 LEASES = "webhook_leases"
 ATTEMPTS = "webhook_attempts"
 DUE = "webhook_due"
+_OLDEST_FIRST = [("dueAt", 1), ("webhookId", 1), ("round", 1)]  # as due_order
 
 
 class MongoWebhookDeliveries:
@@ -73,7 +82,8 @@ class MongoWebhookDeliveries:
             return None
         k = current.round + 1
         insert_new(self._resends, [{"_id": f"{webhook_id}#{k}", "at": now}])
-        insert_new(self._due, [_due_doc(DueAttempt(webhook_id, k, 1, now))])
+        entry = DueAttempt(webhook_id, k, 1, now, merchant_id=current.merchant_id)
+        insert_new(self._due, [_due_doc(entry)])
         return self.get(webhook_id)
 
     # -- the due-index -----------------------------------------------------------------
@@ -81,14 +91,30 @@ class MongoWebhookDeliveries:
     def schedule(self, delivery: Delivery, at: datetime) -> None:
         """Make the next attempt of the delivery's round due at `at` unless an entry for
         that round exists already."""
-        entry = DueAttempt(delivery.webhook_id, delivery.round, len(delivery.attempts) + 1, at)
+        entry = DueAttempt(
+            delivery.webhook_id,
+            delivery.round,
+            len(delivery.attempts) + 1,
+            at,
+            merchant_id=delivery.merchant_id,
+        )
         insert_new(self._due, [_due_doc(entry)])
 
-    def due(self, now: datetime, limit: int) -> list[DueAttempt]:
-        """The entries due now, oldest first (a query over the small due-index only)."""
+    def due(self, now: datetime, limit: int, *, per_merchant: int) -> list[DueAttempt]:
+        """Up to `limit` entries due now, fairly: at most `per_merchant` of one merchant's,
+        merchants in turn, oldest due first (fair_run). An entry without merchantId (written
+        before the due-index carried it) is one more merchant, capped and served in turn,
+        until its next attempt reprojects it with the merchant's id.
+
+        One query over the due entries only, streamed oldest first and kept up to
+        `per_merchant` each. Not a limited find per merchant: FerretDB 1.24 (SQLite) pushes
+        no filter, sort or limit down (its explain: SCAN, with or without an index on
+        merchantId and dueAt), so every find reads the whole due-index, and 500 merchants
+        with something due cost 500 such reads (measured: 82 s at 5,000 due, against 0.3 s
+        for this one)."""
         with mongo_errors():
-            docs = list(self._due.find({"dueAt": {"$lte": now}}).sort("dueAt", 1).limit(limit))
-        return [_due_entry(d) for d in docs]
+            due = self._due.find({"dueAt": {"$lte": now}}, {"_id": 0}).sort(_OLDEST_FIRST)
+            return fair_run((_due_entry(d) for d in due), limit, per_merchant)
 
     def lease(
         self, entries: Sequence[DueAttempt], now: datetime, lease_s: float
@@ -120,6 +146,7 @@ class MongoWebhookDeliveries:
                     delivery.round,
                     len(delivery.attempts) + 1,
                     delivery.next_attempt_at,
+                    merchant_id=delivery.merchant_id,
                 )
                 self._due.replace_one({"_id": _id}, _due_doc(entry), upsert=True)
             else:
@@ -197,6 +224,7 @@ def _due_doc(e: DueAttempt) -> dict[str, Any]:
     return {
         "_id": _due_id(e),
         "webhookId": e.webhook_id,
+        "merchantId": e.merchant_id,
         "round": e.round,
         "attempt": e.attempt,
         "dueAt": e.due_at,
@@ -204,4 +232,10 @@ def _due_doc(e: DueAttempt) -> dict[str, Any]:
 
 
 def _due_entry(doc: dict[str, Any]) -> DueAttempt:
-    return DueAttempt(doc["webhookId"], doc["round"], doc["attempt"], doc["dueAt"])
+    return DueAttempt(
+        doc["webhookId"],
+        doc["round"],
+        doc["attempt"],
+        doc["dueAt"],
+        merchant_id=doc.get("merchantId"),
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -73,6 +74,32 @@ class DueAttempt:
     round: int
     attempt: int
     due_at: datetime
+    merchant_id: str | None
+    """Whose delivery it is: a scheduled run serves merchants in turn (fair_run). None in an
+    entry written before the due-index carried it."""
+
+
+def due_order(entry: DueAttempt) -> tuple[datetime, str, int]:
+    """Oldest due first; ties in a stable order."""
+    return entry.due_at, entry.webhook_id, entry.round
+
+
+def fair_run(oldest_first: Iterable[DueAttempt], limit: int, per_merchant: int) -> list[DueAttempt]:
+    """A scheduled run out of the due entries (read oldest first): at most `per_merchant` of
+    any one merchant's, and merchants in turn, up to `limit`: the first entry of every
+    merchant with something due, oldest first, then the second of each, and so on. Entries
+    without a merchant (written before the due-index carried it) count as one merchant."""
+    kept: dict[str | None, list[DueAttempt]] = {}
+    for entry in oldest_first:
+        mine = kept.setdefault(entry.merchant_id, [])
+        if len(mine) < per_merchant:
+            mine.append(entry)
+    run: list[DueAttempt] = []
+    for turn in itertools.zip_longest(*kept.values()):
+        run.extend(sorted((e for e in turn if e is not None), key=due_order))
+        if len(run) >= limit:
+            break
+    return run[:limit]
 
 
 def new_delivery(event: PaymentProcessed, now: datetime) -> Delivery:

@@ -51,6 +51,7 @@ class NotifyRuntime(KafkaFunctionRuntime):
                 webhook_ports=s.webhook_ports,
                 # a batch of 100 on 16 threads: up to 7 rounds of one timeout each
                 first_attempt_lease_s=s.webhook_timeout_s * 8 + 20,
+                retries_per_merchant=s.webhook_retries_per_merchant,
             ),
         )
 

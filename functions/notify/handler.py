@@ -2,7 +2,8 @@
 
 - a Kafka batch of PaymentProcessed (event source mapping): create and send webhooks;
 - an EventBridge schedule ({"source": "aws.events", "detail-type": "Scheduled Event"}): send
-  the deliveries whose next attempt is due, so retries survive any restart.
+  the deliveries whose next attempt is due, so retries survive any restart: up to
+  MAX_DUE_PER_RUN a run, a fair share of each merchant's (NotifyService.due).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@
   batch is acknowledged; a failed one puts the next in the due-index (Standard Webhooks'
   schedule, configurable); the scheduled run leases what is due (an insert each: concurrent
   runs never send the same attempt) and sends it.
+- A scheduled run is fair: at most `retries_per_merchant` attempts of one merchant, and
+  merchants in turn (the oldest due of each, then the second of each, ...), so a merchant
+  with thousands of retries piled up cannot fill every run and starve the others.
 - Exhausted → `failed`, and the delivery goes to the webhook dead-letter topic.
 - The URL is checked against private/loopback/link-local targets and the allowed ports
   again at delivery time: a name may resolve differently than it did at intake. A refusal is
@@ -70,7 +73,11 @@ class DeliveryStore(Protocol):
         """Make its next attempt due at `at` unless its round is due already."""
         ...
 
-    def due(self, now: datetime, limit: int) -> list[DueAttempt]: ...
+    def due(self, now: datetime, limit: int, *, per_merchant: int) -> list[DueAttempt]:
+        """Up to `limit` entries due by `now`: at most `per_merchant` of one merchant's, the
+        merchants served in turn (the oldest due entry of each, oldest first, then the second
+        of each, ...)."""
+        ...
 
     def lease(
         self, entries: Sequence[DueAttempt], now: datetime, lease_s: float
@@ -112,6 +119,8 @@ class NotifyPolicy:
     first_attempt_lease_s: float = 30.0
     """A new delivery is due for the scheduled run only after this long: its first attempt
     belongs to the batch that created it, unless that one died before recording it."""
+    retries_per_merchant: int = 10
+    """A scheduled run sends at most this many of one merchant's due attempts."""
 
 
 class NotifyService:
@@ -237,11 +246,12 @@ class NotifyService:
             self._dead_letter(updated)
 
     def due(self, limit: int = 100) -> list[Delivery]:
-        """Deliveries due now, each leased (an insert) so that an overlapping run or the
-        batch path does not send the same attempt; an entry of the due-index that lags
-        behind the recorded attempts is rebuilt from them instead of being sent."""
+        """Deliveries due now, chosen fairly (at most `retries_per_merchant` per merchant,
+        merchants in turn, oldest due first), each leased (an insert) so that an overlapping
+        run or the batch path does not send the same attempt; an entry of the due-index that
+        lags behind the recorded attempts is rebuilt from them instead of being sent."""
         now = self._clock.now()
-        entries = self._deliveries.due(now, limit)
+        entries = self._deliveries.due(now, limit, per_merchant=self._policy.retries_per_merchant)
         leased = self._deliveries.lease(entries, now, self._policy.first_attempt_lease_s)
         out = []
         for entry in leased:
@@ -257,7 +267,8 @@ class NotifyService:
         return out
 
     def deliver_due(self, executor: Executor, limit: int = 100) -> tuple[int, int]:
-        """Send what is due; one failing delivery does not cancel the others."""
+        """Send what is due (`due`: a fair share of each merchant's); one failing delivery
+        does not cancel the others."""
         due = self.due(limit)
         results = self.deliver_all(due, executor, scheduled=True)
         for r in results:

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from common.adapters.merchant_registry import MerchantRegistry
-from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
+from common.adapters.mongo_webhook_deliveries import DUE, MongoWebhookDeliveries
 from common.adapters.redis_connection import LoopRedis
 from common.adapters.redis_intake_records import RedisIntakeRecords
 from common.adapters.redis_pending_payments import RedisPendingPayments
@@ -188,7 +188,9 @@ def test_deliveries_create_once_record_each_attempt_once_and_compose(deliveries:
     assert deliveries.create_all([d]) == [False]
     assert deliveries.get(d.webhook_id) == d
     assert deliveries.get("evt_missing") is None
-    assert deliveries.due(t0 + timedelta(days=1), 10) == []  # the batch sends it: not indexed
+    assert (
+        deliveries.due(t0 + timedelta(days=1), 10, per_merchant=10) == []
+    )  # the batch sends it: not indexed
     failed = after_attempt(d, DeliveryAttempt(t0, 500, None, 1.5), [5, 60])
     assert deliveries.record_all([failed], indexed=False) == [True]
     assert deliveries.record_all([failed], indexed=False) == [
@@ -196,12 +198,14 @@ def test_deliveries_create_once_record_each_attempt_once_and_compose(deliveries:
     ]  # attempt 1 is recorded already
     assert deliveries.get(d.webhook_id) == failed
     later = t0 + timedelta(seconds=5)
-    assert deliveries.due(later - timedelta(seconds=1), 10) == []
-    assert deliveries.due(later, 10) == [DueAttempt(d.webhook_id, 0, 2, later)]
+    assert deliveries.due(later - timedelta(seconds=1), 10, per_merchant=10) == []
+    assert deliveries.due(later, 10, per_merchant=10) == [
+        DueAttempt(d.webhook_id, 0, 2, later, merchant_id="m")
+    ]
     done = after_attempt(failed, DeliveryAttempt(later, 204, None, 1.0), [5, 60])
     assert deliveries.record_all([done], indexed=True) == [True]
     assert deliveries.get(d.webhook_id) == done
-    assert deliveries.due(t0 + timedelta(days=1), 10) == []
+    assert deliveries.due(t0 + timedelta(days=1), 10, per_merchant=10) == []
 
 
 def test_a_resend_starts_a_round_without_touching_the_first(deliveries: Any) -> None:
@@ -222,13 +226,17 @@ def test_a_resend_starts_a_round_without_touching_the_first(deliveries: Any) -> 
     )
     assert again.body == d.body
     assert deliveries.reschedule("evt_missing", t0) is None
-    assert deliveries.due(t1, 10) == [DueAttempt(d.webhook_id, 1, 1, t1)]
+    assert deliveries.due(t1, 10, per_merchant=10) == [
+        DueAttempt(d.webhook_id, 1, 1, t1, merchant_id="m")
+    ]
     # an attempt of round 0 still in flight records into round 0 and leaves round 1 due
     in_flight = replace(first, attempts=(*first.attempts, first.attempts[0]))
     assert deliveries.record_all([in_flight], indexed=True) == [True]
-    assert deliveries.due(t1, 10) == [DueAttempt(d.webhook_id, 1, 1, t1)]
-    deliveries.drop(DueAttempt(d.webhook_id, 1, 1, t1))
-    assert deliveries.due(t1, 10) == []
+    assert deliveries.due(t1, 10, per_merchant=10) == [
+        DueAttempt(d.webhook_id, 1, 1, t1, merchant_id="m")
+    ]
+    deliveries.drop(DueAttempt(d.webhook_id, 1, 1, t1, merchant_id="m"))
+    assert deliveries.due(t1, 10, per_merchant=10) == []
 
 
 def test_a_batch_of_deliveries_is_created_and_recorded_together(deliveries: Any) -> None:
@@ -247,7 +255,9 @@ def test_a_batch_of_deliveries_is_created_and_recorded_together(deliveries: Any)
     assert deliveries.record_all([done], indexed=False) == [False]
     assert deliveries.get(a.webhook_id) == done and deliveries.get(b.webhook_id) == retry
     later = t0 + timedelta(seconds=5)
-    assert deliveries.due(later, 10) == [DueAttempt(b.webhook_id, 0, 2, later)]
+    assert deliveries.due(later, 10, per_merchant=10) == [
+        DueAttempt(b.webhook_id, 0, 2, later, merchant_id="m")
+    ]
 
 
 def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
@@ -260,18 +270,97 @@ def test_one_lease_per_due_attempt_and_a_dead_holders_lease_is_taken_over(
     deliveries.create_all([d])
     deliveries.schedule(d, t0)
     deliveries.schedule(d, t0 + timedelta(hours=1))  # its round is due already: no change
-    entries = deliveries.due(t0, 10)
-    assert entries == [DueAttempt(d.webhook_id, 0, 1, t0)]
+    entries = deliveries.due(t0, 10, per_merchant=10)
+    assert entries == [DueAttempt(d.webhook_id, 0, 1, t0, merchant_id="m")]
     assert deliveries.lease(entries, t0, 30) == entries
     assert deliveries.lease(entries, t0, 30) == []  # a concurrent run read the same entry
-    assert deliveries.due(t0 + timedelta(seconds=29), 10) == []  # moved on by the lease
-    assert [e.attempt for e in deliveries.due(t0 + timedelta(seconds=30), 10)] == [1]
+    assert (
+        deliveries.due(t0 + timedelta(seconds=29), 10, per_merchant=10) == []
+    )  # moved on by the lease
+    assert [e.attempt for e in deliveries.due(t0 + timedelta(seconds=30), 10, per_merchant=10)] == [
+        1
+    ]
     # the holder died before moving the entry on: once the lease is old, a new due time
     assert deliveries.lease(entries, t0 + timedelta(seconds=10), 30) == []
     assert deliveries.lease(entries, t0 + timedelta(seconds=40), 30) == []
-    retaken = deliveries.due(t0 + timedelta(seconds=40), 10)
+    retaken = deliveries.due(t0 + timedelta(seconds=40), 10, per_merchant=10)
     assert [e.due_at for e in retaken] == [t0 + timedelta(seconds=40)]
     assert deliveries.lease(retaken, t0 + timedelta(seconds=40), 30) == retaken
+
+
+def due_delivery(deliveries: Any, merchant: str, at: datetime) -> str:
+    """A delivery of `merchant` whose first attempt is due at `at`; its webhook id."""
+    d = Delivery(
+        f"evt_{unique()}", "tx", merchant, "https://x/h", b"{}", DeliveryStatus.SCHEDULED, at, at
+    )
+    deliveries.schedule(d, at)
+    return d.webhook_id
+
+
+def test_a_run_serves_every_merchant_in_turn_and_caps_the_one_that_hangs(
+    deliveries: Any,
+) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    newest_first = reversed(range(500))  # written in the opposite order to their due times
+    hanging = [due_delivery(deliveries, "hangs", t0 + timedelta(seconds=i)) for i in newest_first]
+    hanging.reverse()
+    t1 = t0 + timedelta(hours=1)  # the others' are all younger than the hanging merchant's
+    others = {  # within each turn the last merchant's entry is the oldest
+        j: [due_delivery(deliveries, f"m{j}", t1 + timedelta(seconds=10 * i - j)) for i in range(3)]
+        for j in range(5)
+    }
+    now = t1 + timedelta(minutes=1)
+    got = deliveries.due(now, 20, per_merchant=10)
+    turns = [[hanging[i], *(others[j][i] for j in reversed(range(5)))] for i in range(3)]
+    assert [e.webhook_id for e in got] == [*turns[0], *turns[1], *turns[2], *hanging[3:5]]
+    assert [e.merchant_id for e in got[:6]] == ["hangs", "m4", "m3", "m2", "m1", "m0"]
+    # the cap: a run with room for all takes 10 of the hanging merchant's and every other's
+    roomy = deliveries.due(now, 200, per_merchant=10)
+    assert [e.webhook_id for e in roomy if e.merchant_id == "hangs"] == hanging[:10]
+    assert len(roomy) == 25
+    # more merchants than room: the first entry of those whose oldest is oldest
+    assert [e.webhook_id for e in deliveries.due(now, 3, per_merchant=10)] == turns[0][:3]
+    assert deliveries.due(t0 - timedelta(seconds=1), 20, per_merchant=10) == []
+
+
+def test_an_entry_from_before_the_merchant_was_indexed_is_a_bucket_of_its_own(
+    request: pytest.FixtureRequest, deliveries: Any
+) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    legacy = [
+        Delivery(
+            f"evt_{unique()}", "tx", "shop", "https://x/h", b"{}", DeliveryStatus.SCHEDULED, t0, t0
+        )
+        for _ in range(3)
+    ]
+    for i, d in enumerate(legacy):
+        deliveries.create_all([d])
+        write_legacy_entry(request, deliveries, d.webhook_id, t0 + timedelta(seconds=i))
+    indexed = due_delivery(deliveries, "m", t0 + timedelta(seconds=10))
+    got = deliveries.due(t0 + timedelta(minutes=1), 10, per_merchant=2)
+    assert [(e.webhook_id, e.merchant_id) for e in got] == [
+        (legacy[0].webhook_id, None),
+        (indexed, "m"),
+        (legacy[1].webhook_id, None),
+    ]
+    # its next attempt reprojects it, now with the merchant's id
+    failed = after_attempt(legacy[0], DeliveryAttempt(t0, 500, None, 1.0), [5])
+    assert deliveries.record_all([failed], indexed=True) == [True]
+    later = t0 + timedelta(seconds=5)
+    assert DueAttempt(legacy[0].webhook_id, 0, 2, later, merchant_id="shop") in deliveries.due(
+        later, 10, per_merchant=10
+    )
+
+
+def write_legacy_entry(
+    request: pytest.FixtureRequest, deliveries: Any, webhook_id: str, at: datetime
+) -> None:
+    """A due-index entry as written before it carried the merchant's id."""
+    if isinstance(deliveries, FakeWebhookDeliveries):
+        deliveries.entries[f"{webhook_id}#0"] = DueAttempt(webhook_id, 0, 1, at, merchant_id=None)
+        return
+    doc = {"_id": f"{webhook_id}#0", "webhookId": webhook_id, "round": 0, "attempt": 1}
+    request.getfixturevalue("mongo_db")[DUE].insert_one({**doc, "dueAt": at})
 
 
 @real

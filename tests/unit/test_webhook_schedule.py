@@ -10,9 +10,12 @@ from common.domain.webhooks import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    DueAttempt,
     after_attempt,
+    fair_run,
     webhook_id,
 )
+from common.inline_executor import InlineExecutor
 from functions.notify.service import NotifyPolicy, NotifyService
 from tests.fakes import FakePublisher, FakeSlowEndpoints, FakeWebhookDeliveries, FixedClock
 
@@ -155,7 +158,11 @@ class ScriptedSender:
 
 
 def routing_service(
-    store: FakeWebhookDeliveries, sender: ScriptedSender, slow: FakeSlowEndpoints
+    store: FakeWebhookDeliveries,
+    sender: ScriptedSender,
+    slow: FakeSlowEndpoints,
+    clock: FixedClock | None = None,
+    retries_per_merchant: int = 10,
 ) -> NotifyService:
     return NotifyService(
         deliveries=store,
@@ -164,8 +171,14 @@ def routing_service(
         secret_of=lambda _m: "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         resolve=lambda _h: ["93.184.216.34"],
         publisher=FakePublisher(),
-        clock=FixedClock(),
-        policy=NotifyPolicy([5], False, "webhooks.dlq", first_attempt_lease_s=30),
+        clock=clock or FixedClock(),
+        policy=NotifyPolicy(
+            [5],
+            False,
+            "webhooks.dlq",
+            first_attempt_lease_s=30,
+            retries_per_merchant=retries_per_merchant,
+        ),
     )
 
 
@@ -198,3 +211,40 @@ def test_a_scheduled_success_lifts_the_mark_and_a_batch_success_does_not_need_to
     assert [d.transaction_id for d in due] == ["tx-1"]
     assert service.deliver(due[0], scheduled=True).status is DeliveryStatus.DELIVERED
     assert service.slow_merchants(["back"]) == set()
+
+
+def test_a_scheduled_run_behind_a_hanging_merchant_still_delivers_the_others() -> None:
+    store, slow, clock = FakeWebhookDeliveries(), FakeSlowEndpoints(), FixedClock()
+    fine = [f"fine{i}" for i in range(3)]
+    sender = ScriptedSender(
+        {"https://hangs.example/h": None, **{f"https://{m}.example/h": 204 for m in fine}}
+    )
+    service = routing_service(store, sender, slow, clock, retries_per_merchant=4)
+    slow.mark_slow("hangs")
+    for i in range(50):  # piled up behind the hanging endpoint, older than anyone else's
+        service.accept(for_merchant("hangs", f"tx-h{i}"), send_now=False)
+        clock.at += timedelta(seconds=1)
+    for m in fine:
+        slow.mark_slow(m)  # sent by the schedule, not the batch
+        service.accept(for_merchant(m, f"tx-{m}"), send_now=False)
+    clock.at += timedelta(seconds=1)
+    # oldest first alone would send 20 of the hanging merchant's and none of the others'
+    assert service.deliver_due(InlineExecutor(), limit=20) == (7, 3)
+    assert sender.sent.count("https://hangs.example/h") == 4
+    assert {m for m in fine if f"https://{m}.example/h" in sender.sent} == set(fine)
+    assert service.slow_merchants(["hangs", *fine]) == {"hangs"}
+
+
+def test_a_fair_run_caps_each_merchant_and_takes_a_turn_of_each_oldest_first() -> None:
+    def entry(wid: str, s: int) -> DueAttempt:
+        return DueAttempt(wid, 0, 1, T0 + timedelta(seconds=s), merchant_id=wid[0])
+
+    a = [entry(f"a{i}", i) for i in range(1, 6)]
+    b = [entry("b1", 9), entry("b2", 10)]
+    c = [entry("c1", 5)]
+    due = sorted([*a, *b, *c], key=lambda e: e.due_at)
+    run = fair_run(due, 6, per_merchant=3)
+    assert [e.webhook_id for e in run] == ["a1", "c1", "b1", "a2", "b2", "a3"]
+    assert [e.webhook_id for e in fair_run(due, 10, per_merchant=3)][-1] == "a3"  # capped
+    assert [e.webhook_id for e in fair_run(due, 2, per_merchant=3)] == ["a1", "c1"]
+    assert fair_run(due, 0, per_merchant=3) == [] and fair_run([], 5, per_merchant=3) == []
