@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
@@ -20,8 +22,15 @@ from chaos.context import Chaos
 from chaos.judge import judge, policy_failure
 from chaos.report import Row
 from chaos.scenarios import SETTLE_S, _sleep_until, service_down
+from common.adapters.http_webhook_sender import HttpWebhookSender
+from common.adapters.kafka_event_publisher import KafkaEventPublisher
+from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.dead_letters import RETRIES_EXHAUSTED
+from common.domain.events import PaymentProcessed
+from common.domain.payment import CardSummary
 from common.domain.webhooks import webhook_id
+from common.system_clock import SystemClock
+from functions.notify.service import NotifyPolicy, NotifyService
 from harness.template import REPO_ROOT
 from harness.traffic import TEST_CARDS, Submission, payment_body
 
@@ -184,6 +193,103 @@ def kafka_ack_lost(chaos: Chaos) -> Row:
     refused = [s for s in load.submissions if s.status == 503]
     row.notes.append(f"{len(refused)} answered 503 during the pause")
     return row
+
+
+# -- 16: a merchant's DNS name rebinding to loopback ----------------------------------------------
+
+
+class _Rebinding:
+    """A resolver of the scenario's own, TTL 0: a public address to the first lookup, loopback
+    to every later one (the system's resolver answers `localhost` with loopback too)."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    def __call__(self, host: str) -> list[str]:
+        self.lookups += 1
+        return ["93.184.216.34"] if self.lookups == 1 else ["127.0.0.1"]
+
+
+def dns_rebinding(chaos: Chaos) -> Row:
+    """Notify as deployed (private addresses refused), its real sender and the stack's real
+    deliveries ledger, against the stack's receiver on loopback: the name passes the
+    delivery-time check with a public address and then points at loopback. The receiver must
+    see nothing, and the attempt is recorded as failed, never as the receiver's 204."""
+    row = Row(16, "DNS rebinding to loopback", "1 delivery", "name: public, then 127.0.0.1")
+    merchant = chaos.merchant("rebinding")
+    s = chaos.stack.settings
+    port = s.receiver_port
+    db: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        s.mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True
+    )
+    resolver = _Rebinding()
+    try:
+        deliveries = MongoWebhookDeliveries(db["paygate"])
+        service = NotifyService(
+            deliveries=deliveries,
+            sender=HttpWebhookSender(timeout_s=2.0),
+            slow=_NeverSlow(),
+            secret_of=lambda _m: merchant.webhook_secret,
+            resolve=resolver,
+            publisher=KafkaEventPublisher(s.kafka_bootstrap),
+            clock=SystemClock(),
+            policy=NotifyPolicy(
+                schedule=[3600],
+                allow_private_urls=False,
+                dead_letter_topic="webhooks.dlq",
+                webhook_ports=frozenset({port}),
+            ),
+        )
+        event = _processed(
+            merchant.merchant_id, f"http://localhost:{port}/hooks/{merchant.merchant_id}"
+        )
+        created = service.accept(event)
+        row.check(created is not None, "the delivery was not created")
+        if created is not None:
+            attempt = service.deliver(created).attempts[-1]
+            row.check(
+                attempt.status_code is None, f"the attempt was answered {attempt.status_code}"
+            )
+            row.notes.append(f"attempt recorded as {attempt.error!r} after {attempt.latency_ms} ms")
+        received = requests.get(
+            f"{s.receiver_url}/received", params={"merchantId": merchant.merchant_id}, timeout=10
+        ).json()
+        row.check(not received, f"the receiver on loopback got {len(received)} requests")
+        row.check(resolver.lookups == 1, f"the name was looked up {resolver.lookups} times")
+        row.accepted = 1
+    finally:
+        db.close()
+    row.check(not chaos.leaks(), f"leaks: {chaos.leaks()}")
+    return row
+
+
+class _NeverSlow:
+    def slow_among(self, merchant_ids: object) -> set[str]:
+        return set()
+
+    def mark_slow(self, merchant_id: str) -> None:
+        pass
+
+    def clear(self, merchant_id: str) -> None:
+        pass
+
+
+def _processed(merchant_id: str, url: str) -> PaymentProcessed:
+    now = datetime.now(UTC)
+    return PaymentProcessed(
+        event_id=str(uuid.uuid4()),
+        occurred_at=now,
+        transaction_id=str(uuid.uuid4()),
+        merchant_id=merchant_id,
+        status="succeeded",
+        amount_minor=100,
+        currency="EUR",
+        webhook_url=url,
+        card=CardSummary(brand="visa", last4="4242", exp_month=1, exp_year=2030, fingerprint="f"),
+        attempts=1,
+        created_at=now,
+        processed_at=now,
+    )
 
 
 # -- 17: two schedule runs at once ---------------------------------------------------------------

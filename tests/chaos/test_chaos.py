@@ -97,6 +97,11 @@ def test_15_broker_ack_lost(chaos: Chaos, record: list[Row]) -> None:
     run(outages.kafka_ack_lost, chaos, record)
 
 
+@pytest.mark.smoke
+def test_16_dns_rebinding(chaos: Chaos, record: list[Row]) -> None:
+    run(outages.dns_rebinding, chaos, record)
+
+
 @pytest.mark.full
 def test_17_two_schedule_runs(chaos: Chaos, record: list[Row]) -> None:
     run(outages.two_schedules, chaos, record)
