@@ -24,9 +24,13 @@ class PaymentLookup:
         self._deliveries = deliveries
         self._clock = clock
 
+    def find(self, transaction_id: str) -> PaymentRecord | None:
+        """The payment whichever merchant's it is: recorded by processing, or still pending."""
+        return self._reader.get(transaction_id) or self._pending.get(transaction_id)
+
     def get(self, merchant_id: str, transaction_id: str) -> tuple[PaymentRecord, Delivery | None]:
         """The payment and, once it is final, its webhook delivery."""
-        record = self._reader.get(transaction_id) or self._pending.get(transaction_id)
+        record = self.find(transaction_id)
         if record is None or record.merchant_id != merchant_id:
             raise NotFoundError("no such payment for this merchant")
         delivery = (
