@@ -20,6 +20,7 @@ consumer group and takes nothing from the functions' pollers.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,7 +59,7 @@ class TopicWindow:
                 "group.id": "paygate-dashboard",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
-                "fetch.wait.max.ms": 50,
+                "fetch.wait.max.ms": 1,
                 "log_level": 4,
             }
         )
@@ -123,28 +124,29 @@ class TopicWindow:
         }
 
     def _read(self, ranges: Mapping[int, tuple[int, int]]) -> list[TopicRecord]:
-        """Every record of each partition's [start, end)."""
+        """Every record of each partition's [start, end). `consume(n)` returns once it has n
+        records (or at its timeout), so it is asked for exactly as many as are left."""
         todo = {p: r for p, r in ranges.items() if r[0] < r[1]}
         if not todo:
             return []
         c = self._consumer
         c.assign([TopicPartition(self.topic, p, start) for p, (start, _end) in todo.items()])
+        left = {p: end - start for p, (start, end) in todo.items()}
         out: list[TopicRecord] = []
+        deadline = time.monotonic() + self._timeout_s
         try:
-            idle = 0
-            while todo and idle < 3:
-                batch = c.consume(500, timeout=self._timeout_s / 3)
-                idle = 0 if batch else idle + 1
-                for m in batch:
+            while left and (wait := deadline - time.monotonic()) > 0:
+                for m in c.consume(min(500, sum(left.values())), timeout=wait):
                     record = _record(m)
                     if record is None:
                         continue
-                    span = todo.get(record.partition)
-                    if span is None or not span[0] <= record.offset < span[1]:
+                    start, end = todo[record.partition]
+                    if record.partition not in left or not start <= record.offset < end:
                         continue
                     out.append(record)
-                    if record.offset + 1 >= span[1]:
-                        del todo[record.partition]
+                    left[record.partition] = end - record.offset - 1
+                    if not left[record.partition]:
+                        del left[record.partition]
         finally:
             c.unassign()
         return out

@@ -101,11 +101,11 @@ def _status(value: object) -> str:
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str = "none") -> str:
     """A table of cells that are markup already (escape each one on the way in)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = f"<tr>{''.join(f'<th>{_e(h)}</th>' for h in headers)}</tr>" if any(headers) else ""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     if not body:
         body = f'<tr><td colspan="{len(headers)}" class="note">{_e(empty)}</td></tr>'
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{head}{body}</table>"
 
 
 def _n(value: object) -> str:
