@@ -3,7 +3,7 @@
 python -m harness infra up|down|status           Kafka, Redis and the MongoDB-wire server
 python -m harness demo [--rate R] [--seconds S]  everything up, a payment mix, a summary
 python -m harness up|down|status                 everything the project runs locally
-python -m harness status-page [--port 8090]      the status page (foreground)
+python -m harness status-page [--port 8090]      the dashboard and status.json (foreground)
 python -m harness keys create --merchant NAME [--json] | list [--json] | revoke ID
 python -m harness dlq list [--json] | show POSITION | redrive --pending | redrive POSITION...
 python -m harness api [--port 3000] [--concurrency N] [--direct]      (foreground)
@@ -96,7 +96,7 @@ def _up(s: InfraSettings) -> int:
     for component, state in stack.up(s):
         _print_component(component, state)
     _out()
-    _out(f"API: {s.api_url}   status page: http://{s.host}:{s.status_port}/")
+    _out(f"API: {s.api_url}   dashboard: http://{s.host}:{s.status_port}/")
     _out(f"logs: {s.run_dir}")
     merchant = keys.merchant_directory(s).create("Local Shop (make up)")
     hook = f"{s.receiver_url}/hooks/{merchant.merchant_id}"
@@ -132,7 +132,7 @@ def _status(s: InfraSettings) -> int:
         _print_component(component, state)
     for line in pipeline.render_text(pipeline.collect(s)):
         _out(line)
-    _out(f"status page: http://{s.host}:{s.status_port}/")
+    _out(f"dashboard: http://{s.host}:{s.status_port}/")
     return code if all(state == "running" for _, state in states) else 1
 
 
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("up", help="start everything in the background")
     sub.add_parser("down", help="stop everything we started")
     sub.add_parser("status", help="what is running where, and what is in the pipeline")
-    page = sub.add_parser("status-page", help="serve the status page in the foreground")
+    page = sub.add_parser("status-page", help="serve the dashboard in the foreground")
     page.add_argument("--host", default="127.0.0.1")
     page.add_argument("--port", type=int, default=None, help="default: PAYGATE_STATUS_PORT")
     keys_parser = sub.add_parser("keys", help="merchants and their API keys")

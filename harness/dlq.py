@@ -108,21 +108,42 @@ def redrive(infra: InfraSettings, positions: Sequence[str], pending: bool) -> in
         handler = load_handler(function_spec("RedriveFunction").handler)
         sys.stdout.write(json.dumps(handler({"source": "aws.events"}, None)) + "\n")
         return 0
+    outcome = redrive_positions(infra, positions)
+    if outcome.unknown or not positions:
+        sys.stderr.write(f"error: no dead letter with a source topic at {list(outcome.unknown)}\n")
+        return 1
+    for d in outcome.chosen:
+        state = (
+            "not acknowledged by Kafka" if d.position in outcome.unsent else f"→ {d.source_topic}"
+        )
+        sys.stdout.write(f"{d.position} {state}\n")
+    return 1 if outcome.unsent else 0
+
+
+@dataclass(frozen=True)
+class Redriven:
+    chosen: tuple[DeadLetter, ...] = ()
+    """The dead letters sent back to their source topic (none when any position was unknown)."""
+    unknown: tuple[str, ...] = ()
+    """Positions with no dead letter, or one without a source topic."""
+    unsent: frozenset[str] = frozenset()
+    """Positions of those Kafka did not acknowledge."""
+
+
+def redrive_positions(infra: InfraSettings, positions: Sequence[str]) -> Redriven:
+    """Send the dead letters at these positions back to their source topic, whatever their
+    condition (`dlq redrive POSITION...`, the dashboard's redrive button)."""
     by_position = {x.letter.position: x.letter for x in dead_letters(infra)}
     unknown = [p for p in positions if p not in by_position or not by_position[p].source_topic]
     if unknown or not positions:
-        sys.stderr.write(f"error: no dead letter with a source topic at {unknown}\n")
-        return 1
-    chosen = [by_position[p] for p in positions]
+        return Redriven(unknown=tuple(unknown))
+    chosen = tuple(by_position[p] for p in positions)
     publisher = KafkaEventPublisher(_settings(infra).kafka_bootstrap_servers)
     try:
         unsent = redrive_now(chosen, publisher)
     finally:
         publisher.close()
-    for d in chosen:
-        state = "not acknowledged by Kafka" if d.position in unsent else f"→ {d.source_topic}"
-        sys.stdout.write(f"{d.position} {state}\n")
-    return 1 if unsent else 0
+    return Redriven(chosen, (), frozenset(unsent))
 
 
 def _row(x: Listed) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """What is in the pipeline right now: per topic end offsets and consumer lag, payments and
 webhook deliveries by status, the bank circuit breaker's shared state, dead-letter counts.
 
-`python -m harness status` prints it; the status page (harness/status_page.py) shows it.
+`python -m harness status` prints it; the dashboard's overview (harness/dashboard/) shows it.
 Each source is read on its own: one that does not answer is reported as such, the others
 still show.
 """

@@ -127,7 +127,7 @@ def components(s: InfraSettings) -> list[Component]:
                 s.run_dir,
             ),
             f"http://{s.host}:{s.status_port}/health",
-            "status page: topics, lag, payments, deliveries, breaker",
+            "dashboard: overview, payments, dead letters (status.json for scripts)",
         ),
     ]
 

@@ -104,10 +104,15 @@ class KafkaDeadLetterQueue:
         c = self._consumer
         c.assign([TopicPartition(t, p, start) for (t, p), (start, _) in todo.items()])
         out: list[DeadLetter] = []
+        read: dict[tuple[str, int], int] = {}
         try:
             idle = 0
             while todo and len(out) < limit and idle < 3:
-                batch = c.consume(min(500, limit - len(out)), timeout=self._timeout_s / 3)
+                # consume(n) waits for n records or its timeout: ask for no more than are left
+                left = sum(
+                    end - max(start, read.get(tp, start)) for tp, (start, end) in todo.items()
+                )
+                batch = c.consume(min(500, limit - len(out), left), timeout=self._timeout_s / 3)
                 idle = 0 if batch else idle + 1
                 for m in batch:
                     err = m.error()
@@ -120,6 +125,7 @@ class KafkaDeadLetterQueue:
                     if tp not in todo or letter.offset >= todo[tp][1]:
                         continue
                     out.append(letter)
+                    read[tp] = letter.offset + 1
                     if letter.offset + 1 >= todo[tp][1]:
                         del todo[tp]
                     if len(out) >= limit:

@@ -19,7 +19,8 @@ webhook_due         _id = "{webhookId}#{round}": the due-index, holding only rou
                     merchant of its own (`due`) until its next attempt rewrites it.
 
 A delivery as the rest of the system sees it (`Delivery`) is composed by `_id` lookups: the
-event, the resends (to find the current round), and that round's attempts.
+event, the resends (to find the current round), and that round's attempts (`history`: every
+round's, for the dashboard).
 """
 
 from __future__ import annotations
@@ -161,31 +162,48 @@ class MongoWebhookDeliveries:
 
     def get(self, webhook_id: str) -> Delivery | None:
         """The delivery in its current round, as its recorded attempts leave it."""
+        rounds = self._rounds(webhook_id, all_rounds=False)
+        return rounds[-1] if rounds else None
+
+    def history(self, webhook_id: str) -> list[Delivery]:
+        """Every round of the delivery, the event's own first, then each resend's."""
+        return self._rounds(webhook_id, all_rounds=True)
+
+    def _rounds(self, webhook_id: str, *, all_rounds: bool) -> list[Delivery]:
         doc = find_by_id(self._deliveries, webhook_id)
         if doc is None:
-            return None
+            return []
         resends = find_chain(self._resends, webhook_id)
-        round_ = len(resends)
-        attempts = find_chain(self._attempts, f"{webhook_id}#{round_}")
-        started = resends[-1]["at"] if resends else doc["createdAt"]
-        status, next_at = DeliveryStatus.SCHEDULED, started
-        if attempts:
-            status, next_at = DeliveryStatus(attempts[-1]["outcome"]), attempts[-1]["nextAttemptAt"]
-        return Delivery(
-            webhook_id=webhook_id,
-            transaction_id=doc["transactionId"],
-            merchant_id=doc["merchantId"],
-            url=doc["url"],
-            body=bytes(doc["body"]),
-            status=status,
-            next_attempt_at=next_at,
-            created_at=doc["createdAt"],
-            attempts=tuple(
-                DeliveryAttempt(a["at"], a.get("statusCode"), a.get("error"), a["latencyMs"])
-                for a in attempts
-            ),
-            round=round_,
-        )
+        starts = [doc["createdAt"], *(r["at"] for r in resends)]
+        wanted = range(len(starts)) if all_rounds else [len(starts) - 1]
+        return [
+            _round(doc, k, starts[k], find_chain(self._attempts, f"{webhook_id}#{k}"))
+            for k in wanted
+        ]
+
+
+def _round(
+    doc: dict[str, Any], k: int, started: datetime, attempts: list[dict[str, Any]]
+) -> Delivery:
+    """Round k of the delivery `doc` (started at `started`) as its recorded attempts leave it."""
+    status, next_at = DeliveryStatus.SCHEDULED, started
+    if attempts:
+        status, next_at = DeliveryStatus(attempts[-1]["outcome"]), attempts[-1]["nextAttemptAt"]
+    return Delivery(
+        webhook_id=doc["_id"],
+        transaction_id=doc["transactionId"],
+        merchant_id=doc["merchantId"],
+        url=doc["url"],
+        body=bytes(doc["body"]),
+        status=status,
+        next_attempt_at=next_at,
+        created_at=doc["createdAt"],
+        attempts=tuple(
+            DeliveryAttempt(a["at"], a.get("statusCode"), a.get("error"), a["latencyMs"])
+            for a in attempts
+        ),
+        round=k,
+    )
 
 
 def _delivery_doc(d: Delivery) -> dict[str, Any]:

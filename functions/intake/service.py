@@ -15,7 +15,6 @@ from common.domain.errors import (
     FieldProblem,
     IdempotencyConflictError,
     IdempotencyMismatchError,
-    NotFoundError,
     PublishInDoubtError,
     TransientError,
     ValidationFailedError,
@@ -46,10 +45,11 @@ from common.domain.webhook_url import (
     check_webhook_url,
     host_to_resolve,
 )
-from common.domain.webhooks import Delivery, webhook_id
+from common.domain.webhooks import Delivery
 from common.security.card_vault import CardVault
 from common.security.keyed_hash import KeyedHasher
 from functions.intake.canonical import canonical_request
+from functions.intake.payment_lookup import PaymentLookup
 from functions.intake.schemas import PaymentAccepted, PaymentRequestIn
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,9 @@ class IntakeService:
         self._publisher = publisher
         self._records = records
         self._fence = fence
-        self._pending = pending
-        self._reader = reader
-        self._deliveries = deliveries
+        self._lookup = PaymentLookup(
+            reader=reader, pending=pending, deliveries=deliveries, clock=clock
+        )
         self._vault = vault
         self._hasher = hasher
         self._resolve = resolve
@@ -222,27 +222,11 @@ class IntakeService:
 
     def get(self, merchant: Merchant, transaction_id: str) -> tuple[PaymentRecord, Delivery | None]:
         """The payment and, once it is final, its webhook delivery."""
-        record = self._reader.get(transaction_id) or self._pending.get(transaction_id)
-        if record is None or record.merchant_id != merchant.merchant_id:
-            raise NotFoundError("no such payment for this merchant")
-        delivery = (
-            self._deliveries.get(webhook_id(transaction_id)) if record.status.terminal else None
-        )
-        return record, delivery
+        return self._lookup.get(merchant.merchant_id, transaction_id)
 
     def resend_webhook(self, merchant: Merchant, transaction_id: str) -> Delivery:
         """Schedule the payment's webhook event again, same webhook id, due now."""
-        _record, delivery = self.get(merchant, transaction_id)
-        if delivery is None:
-            raise IdempotencyConflictError(
-                "this payment has no webhook yet: it is sent once the payment is final"
-            )
-        rescheduled: Delivery | None = self._deliveries.reschedule(
-            delivery.webhook_id, self._clock.now()
-        )
-        if rescheduled is None:
-            raise NotFoundError("no such webhook")
-        return rescheduled
+        return self._lookup.resend_webhook(merchant.merchant_id, transaction_id)
 
     # -- steps ------------------------------------------------------------------
 

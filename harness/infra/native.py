@@ -2,7 +2,8 @@
 
 - Kafka 4.x (KRaft, one combined broker+controller) from Maven Central jars, resolved by Maven
   from `harness/infra/kafka/pom.xml` into `<cache>/kafka-<pom hash>/libs`.
-- Redis from Debian's `redis-server` package (installed with apt-get when missing and root).
+- Redis from Debian's `redis-server` package (installed with apt-get when missing and root:
+  `debian_tool`, which harness/infra/chromium.py uses too).
 - FerretDB 1.24 (SQLite backend) built from `harness/infra/ferretdb/` (a small Go `main` that
   embeds FerretDB as a library) into `<cache>/ferretdb-<source hash>/ferretdb-paygate`.
 
@@ -96,6 +97,23 @@ def _require_tool(tool: str, hint: str) -> str:
     if path is None:
         raise InstallError(f"`{tool}` is not on PATH: {hint}")
     return path
+
+
+def debian_tool(command: str, package: str) -> str:
+    """The path of `command`; when it is missing and we are root, Debian's `package` is
+    installed first (apt-get). Otherwise InstallError, saying how to install it."""
+    found = shutil.which(command)
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise InstallError(f"{command} is missing: sudo apt-get install -y {package}")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-qq"], "apt-get update", env=env)
+    _run(["apt-get", "install", "-y", "-qq", package], f"apt-get install {package}", env=env)
+    found = shutil.which(command)
+    if found is None:
+        raise InstallError(f"apt-get installed {package} but `{command}` is not on PATH")
+    return found
 
 
 # ---------------------------------------------------------------- Kafka
@@ -249,17 +267,7 @@ def _redis(s: InfraSettings) -> NativeService:
     home = s.data_dir / "redis"
 
     def install() -> None:
-        if shutil.which("redis-server"):
-            return
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            raise InstallError("redis-server is missing: apt-get install redis-server")
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-qq"], "apt-get update", env=env)
-        _run(
-            ["apt-get", "install", "-y", "-qq", "redis-server"],
-            "apt-get install redis-server",
-            env=env,
-        )
+        debian_tool("redis-server", "redis-server")
 
     def prepare() -> None:
         home.mkdir(parents=True, exist_ok=True)
