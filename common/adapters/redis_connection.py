@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from common.domain.errors import TransientError
 
@@ -31,7 +33,8 @@ class LoopRedis:
     opened them, so another loop (a test's, say) gets a client of its own. One loop serves a
     process's requests in production (uvicorn's, or the one Mangum reuses). At most
     `max_connections` commands are in flight; more wait up to `timeout_s` for a connection
-    (redis-py's default pool refuses the 101st at once: 503s under a burst)."""
+    (redis-py's default pool refuses the 101st at once: 503s under a burst). A connection
+    Redis closed (it restarted) is opened again once before a command fails."""
 
     def __init__(self, url: str, timeout_s: float = 1.0, max_connections: int = 64) -> None:
         self._url = url
@@ -51,6 +54,10 @@ class LoopRedis:
                 socket_connect_timeout=self._timeout_s,
                 health_check_interval=30,
                 retry_on_timeout=False,
+                # A pool built by hand gets no retry at all (redis.asyncio.Redis(...) would
+                # give it three): one reconnect, for a connection Redis closed (a restart)
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[redis.ConnectionError],
             )
             self._loop, self._client = loop, redis.asyncio.Redis(connection_pool=pool)
         return self._client

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import redis
+
+from common.adapters.redis_connection import LoopRedis
+from harness.infra.settings import InfraSettings
 
 
 def test_round_trip_and_expiry(redis_client: redis.Redis) -> None:
@@ -35,3 +39,20 @@ def test_hash_and_pipeline(redis_client: redis.Redis) -> None:
 
 def test_append_only_file_is_on(redis_client: redis.Redis) -> None:
     assert redis_client.config_get("appendonly") == {"appendonly": "yes"}
+
+
+def test_the_intake_client_reconnects_once_redis_closed_its_connection(
+    redis_client: redis.Redis, infra: InfraSettings
+) -> None:
+    """After Redis restarts, every pooled connection is dead: the next command on one must
+    reconnect, not fail (a 503 for a healthy Redis; chaos scenarios 8, 10 and 11 saw them)."""
+    loop_redis = LoopRedis(infra.redis_url)
+
+    async def steps() -> list[object]:
+        client = loop_redis()
+        own_id = await client.client_id()
+        await client.set("pg:test:reconnect", b"1", ex=30)
+        redis_client.client_kill_filter(_id=own_id)  # what a restart does to it
+        return [await client.get("pg:test:reconnect"), await client.client_id() != own_id]
+
+    assert asyncio.run(steps()) == [b"1", True]
