@@ -13,6 +13,7 @@ import pymongo
 import pytest
 import requests
 
+from common.adapters.merchant_registry import API_KEYS, MERCHANTS
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
 from common.config import notify_settings
 from common.domain.events import PaymentProcessed
@@ -22,6 +23,7 @@ from functions.notify import deps
 from functions.notify.handler import lambda_handler
 from harness.infra.settings import InfraSettings
 from harness.keys import merchant_directory
+from harness.local_env import function_env
 from harness.scheduler import scheduled_event
 from tests.integration.intake_support import end_offsets, function_under_test, read_since
 from tests.integration.process_support import Context, kafka_event
@@ -98,10 +100,22 @@ def run_schedule_until_final(handler: Any, infra: InfraSettings, tx: str) -> Non
         handler(scheduled_event("test"), Context())
 
 
+def register(infra: InfraSettings, receiver_url: str, name: str) -> tuple[str, str]:
+    """A merchant in the registry the receiver reads (the default database) and, the same
+    records, in this module's database, where notify reads its webhook secret: (merchant id,
+    its webhook URL)."""
+    new = merchant_directory(infra).create(name)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(infra.mongo_uri)
+    shared = client[function_env("NotifyFunction", infra)["MONGO_DATABASE"]]
+    for collection, key in ((MERCHANTS, "_id"), (API_KEYS, "merchantId")):
+        client[DB][collection].insert_many(list(shared[collection].find({key: new.merchant_id})))
+    client.close()
+    return new.merchant_id, f"{receiver_url}/hooks/{new.merchant_id}"
+
+
 @pytest.fixture
 def shop(infra: InfraSettings, receiver_url: str) -> tuple[str, str]:
-    new = merchant_directory(infra).create("Notify Shop")
-    return new.merchant_id, f"{receiver_url}/hooks/{new.merchant_id}"
+    return register(infra, receiver_url, "Notify Shop")
 
 
 def test_a_signed_webhook_is_delivered_once_even_when_redelivered(
@@ -204,8 +218,7 @@ def hanging_beside_healthy(
         json={"merchantId": shop[0], "failNext": hangs, "status": 200, "hangSeconds": hang_s},
         timeout=5,
     )
-    healthy = merchant_directory(infra).create("Healthy Shop")
-    return healthy.merchant_id, f"{receiver_url}/hooks/{healthy.merchant_id}"
+    return register(infra, receiver_url, "Healthy Shop")
 
 
 def test_a_hanging_merchant_does_not_hold_up_a_healthy_one(
