@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -44,6 +43,7 @@ from tests.fakes import (
     FakeSlowEndpoints,
     FakeWebhookDeliveries,
 )
+from tests.own_loop import run
 
 real = pytest.mark.integration
 T = TypeVar("T")
@@ -59,16 +59,6 @@ def records(request: pytest.FixtureRequest) -> tuple[IntakeRecords, PendingPayme
         RedisIntakeRecords(LoopRedis(infra.redis_url)),
         RedisPendingPayments(request.getfixturevalue("redis_client")),
     )
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """On a loop of its own, never made the thread's current one (Mangum's handler in other
-    tests of this process asks for that)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
 
 
 def unique() -> str:

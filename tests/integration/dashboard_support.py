@@ -10,7 +10,6 @@ overview's charts have something to draw.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -52,6 +51,7 @@ from common.lambda_kafka import KafkaRecord, encode_record
 from common.security.sealed_box import SealedBox, decode_key, new_key
 from harness.dashboard.app import create_dashboard_app
 from harness.infra.settings import InfraSettings
+from tests.own_loop import run
 
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 """What a merchant (or a payer, through a reference) may put in any field shown."""
@@ -188,7 +188,7 @@ class Seeder:
         processing = self.request(shop, t0 + timedelta(milliseconds=150))
         pending = self.request(shop, t0 + timedelta(milliseconds=200), reference="pending-1")
         requests = [featured, declined, reversed_, processing, pending]
-        asyncio.run(self.intake.begin(shop, None, "", pending_record(pending)))
+        run(self.intake.begin(shop, None, "", pending_record(pending)))
         publisher = KafkaEventPublisher(self.bootstrap)
         try:
             for r in requests:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import redis
 
 from common.adapters.redis_connection import LoopRedis
 from harness.infra.settings import InfraSettings
+from tests.own_loop import run
 
 
 def test_round_trip_and_expiry(redis_client: redis.Redis) -> None:
@@ -55,4 +55,4 @@ def test_the_intake_client_reconnects_once_redis_closed_its_connection(
         redis_client.client_kill_filter(_id=own_id)  # what a restart does to it
         return [await client.get("pg:test:reconnect"), await client.client_id() != own_id]
 
-    assert asyncio.run(steps()) == [b"1", True]
+    assert run(steps()) == [b"1", True]
