@@ -5,7 +5,7 @@ same-origin POST.
 
 Chromium comes from Debian's package, installed on first use when we are root
 (harness/infra/chromium.py). Screenshots go to a temporary folder, or to
-$DASHBOARD_SCREENSHOTS (docs/dashboard/ holds the README's).
+$DASHBOARD_SCREENSHOTS (the README's, in docs/dashboard/, come from a live `make demo`).
 """
 
 from __future__ import annotations
