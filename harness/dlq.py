@@ -67,7 +67,7 @@ def dead_letters(infra: InfraSettings, limit: int = 10_000) -> list[Listed]:
 
 
 def summary(infra: InfraSettings) -> dict[str, int]:
-    """ "topic · condition · state" → how many."""
+    """How many dead letters there are of each `topic · condition · state`."""
     return dict(
         Counter(f"{x.letter.topic} · {x.letter.condition} · {x.state}" for x in dead_letters(infra))
     )
