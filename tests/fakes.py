@@ -226,14 +226,7 @@ class FakeWebhookDeliveries:
         return self.get(webhook_id)
 
     def schedule(self, delivery: Delivery, at: datetime) -> None:
-        entry = DueAttempt(
-            delivery.webhook_id,
-            delivery.round,
-            len(delivery.attempts) + 1,
-            at,
-            merchant_id=delivery.merchant_id,
-        )
-        self.entries.setdefault(f"{delivery.webhook_id}#{delivery.round}", entry)
+        self.entries.setdefault(f"{delivery.webhook_id}#{delivery.round}", delivery.next_due(at))
 
     def due(self, now: datetime, limit: int, *, per_merchant: int) -> list[DueAttempt]:
         due = sorted((e for e in self.entries.values() if e.due_at <= now), key=due_order)
@@ -258,14 +251,9 @@ class FakeWebhookDeliveries:
 
     def reproject(self, delivery: Delivery) -> None:
         due_id = f"{delivery.webhook_id}#{delivery.round}"
-        if delivery.status is DeliveryStatus.SCHEDULED and delivery.next_attempt_at:
-            self.entries[due_id] = DueAttempt(
-                delivery.webhook_id,
-                delivery.round,
-                len(delivery.attempts) + 1,
-                delivery.next_attempt_at,
-                merchant_id=delivery.merchant_id,
-            )
+        entry = delivery.pending_entry()
+        if entry is not None:
+            self.entries[due_id] = entry
         else:
             self.entries.pop(due_id, None)
 

@@ -92,14 +92,7 @@ class MongoWebhookDeliveries:
     def schedule(self, delivery: Delivery, at: datetime) -> None:
         """Make the next attempt of the delivery's round due at `at` unless an entry for
         that round exists already."""
-        entry = DueAttempt(
-            delivery.webhook_id,
-            delivery.round,
-            len(delivery.attempts) + 1,
-            at,
-            merchant_id=delivery.merchant_id,
-        )
-        insert_new(self._due, [_due_doc(entry)])
+        insert_new(self._due, [_due_doc(delivery.next_due(at))])
 
     def due(self, now: datetime, limit: int, *, per_merchant: int) -> list[DueAttempt]:
         """Up to `limit` entries due now, fairly: at most `per_merchant` of one merchant's,
@@ -140,15 +133,9 @@ class MongoWebhookDeliveries:
     def reproject(self, delivery: Delivery) -> None:
         """Rebuild the due-index entry of the delivery's round from what is recorded."""
         _id = f"{delivery.webhook_id}#{delivery.round}"
+        entry = delivery.pending_entry()
         with mongo_errors():
-            if delivery.status is DeliveryStatus.SCHEDULED and delivery.next_attempt_at:
-                entry = DueAttempt(
-                    delivery.webhook_id,
-                    delivery.round,
-                    len(delivery.attempts) + 1,
-                    delivery.next_attempt_at,
-                    merchant_id=delivery.merchant_id,
-                )
+            if entry is not None:
                 self._due.replace_one({"_id": _id}, _due_doc(entry), upsert=True)
             else:
                 self._due.delete_one({"_id": _id})

@@ -63,6 +63,18 @@ class Delivery:
     round: int = 0
     """0 for the event's own delivery, k after the merchant's k-th resend."""
 
+    def next_due(self, at: datetime) -> DueAttempt:
+        """Its next attempt, as the due-index's entry due at `at`."""
+        return DueAttempt(
+            self.webhook_id, self.round, len(self.attempts) + 1, at, merchant_id=self.merchant_id
+        )
+
+    def pending_entry(self) -> DueAttempt | None:
+        """The due-index entry its recorded attempts ask for; None once it is settled."""
+        if self.status is DeliveryStatus.SCHEDULED and self.next_attempt_at:
+            return self.next_due(self.next_attempt_at)
+        return None
+
 
 @dataclass(frozen=True)
 class DueAttempt:
