@@ -53,6 +53,10 @@ class CardToken(CardSummary):
 
     token: str = Field(min_length=1)
 
+    def summary(self) -> CardSummary:
+        """What may be shown of the card: everything but the token."""
+        return CardSummary.model_validate(self.model_dump(exclude={"token"}))
+
 
 class PaymentRequested(Event):
     event_type: Literal["PaymentRequested"] = "PaymentRequested"
@@ -64,6 +68,23 @@ class PaymentRequested(Event):
     metadata: dict[str, str] = Field(default_factory=dict)
     webhook_url: str
     card: CardToken
+
+    def pending_record(self) -> PaymentRecord:
+        """The accepted payment as its request tells it, before processing claims it."""
+        return PaymentRecord(
+            transaction_id=self.transaction_id,
+            merchant_id=self.merchant_id,
+            status=PaymentStatus.PENDING,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            reference=self.reference,
+            description=self.description,
+            metadata=self.metadata,
+            card=self.card.summary(),
+            created_at=self.occurred_at,
+            updated_at=self.occurred_at,
+            status_history=[StatusEntry(status=PaymentStatus.PENDING, at=self.occurred_at)],
+        )
 
 
 class PaymentProcessed(Event):

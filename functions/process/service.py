@@ -30,7 +30,7 @@ from enum import Enum
 
 from common.domain.errors import BankUnavailableError, PermanentError, TransientError
 from common.domain.events import PaymentProcessed, PaymentRequested
-from common.domain.payment import CardSummary, PaymentStatus, ReversalEntry
+from common.domain.payment import PaymentStatus, ReversalEntry
 from common.domain.ports import (
     AuthorizationRequest,
     AuthorizingBank,
@@ -407,7 +407,7 @@ def processed_event(
         description=request.description,
         metadata=request.metadata,
         webhook_url=request.webhook_url,
-        card=CardSummary.model_validate(request.card.model_dump(exclude={"token"})),
+        card=request.card.summary(),
         decline_code=outcome.decline_code,
         failure_reason=outcome.failure_reason,
         bank_reference=outcome.bank_reference,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from common.domain.events import PaymentProcessed, PaymentRequested
-from common.domain.payment import CardSummary, PaymentRecord, PaymentStatus, StatusEntry
+from common.domain.payment import PaymentRecord, PaymentStatus
 
 PAGE_SIZE = 50
 MAX_PAGE = 40
@@ -48,24 +48,6 @@ def parse_query(status: str | None, q: str | None, page: str | None) -> Query:
     return Query(wanted, (q or "").strip()[:200], min(n, MAX_PAGE))
 
 
-def requested_record(e: PaymentRequested) -> PaymentRecord:
-    """An accepted payment as its request tells it (no card token: brand, last4, expiry)."""
-    return PaymentRecord(
-        transaction_id=e.transaction_id,
-        merchant_id=e.merchant_id,
-        status=PaymentStatus.PENDING,
-        amount_minor=e.amount_minor,
-        currency=e.currency,
-        reference=e.reference,
-        description=e.description,
-        metadata=e.metadata,
-        card=CardSummary.model_validate(e.card.model_dump(exclude={"token"})),
-        created_at=e.occurred_at,
-        updated_at=e.occurred_at,
-        status_history=[StatusEntry(status=PaymentStatus.PENDING, at=e.occurred_at)],
-    )
-
-
 def newest_payments(
     requested: Iterable[PaymentRequested], processed: Mapping[str, PaymentProcessed]
 ) -> list[PaymentRecord]:
@@ -78,7 +60,7 @@ def newest_payments(
             continue
         seen.add(e.transaction_id)
         decided = processed.get(e.transaction_id)
-        out.append(decided.payment_record() if decided else requested_record(e))
+        out.append(decided.payment_record() if decided else e.pending_record())
     return out
 
 

@@ -35,9 +35,6 @@ from common.dead_letters import POISON, RETRIES_EXHAUSTED, dead_letter
 from common.domain.events import CardToken, PaymentProcessed, PaymentRequested
 from common.domain.payment import (
     AttemptEntry,
-    CardSummary,
-    PaymentRecord,
-    PaymentStatus,
     ReversalEntry,
 )
 from common.domain.ports import BankAttempt, PendingReversal
@@ -188,7 +185,7 @@ class Seeder:
         processing = self.request(shop, t0 + timedelta(milliseconds=150))
         pending = self.request(shop, t0 + timedelta(milliseconds=200), reference="pending-1")
         requests = [featured, declined, reversed_, processing, pending]
-        run(self.intake.begin(shop, None, "", pending_record(pending)))
+        run(self.intake.begin(shop, None, "", pending.pending_record()))
         publisher = KafkaEventPublisher(self.bootstrap)
         try:
             for r in requests:
@@ -323,21 +320,6 @@ class Seeder:
         self.deliveries.record_all([done for _, done in deliveries], indexed=False)
         assert producer.flush(30) == 0
         return count
-
-
-def pending_record(r: PaymentRequested) -> PaymentRecord:
-    """What intake keeps in Redis of an accepted payment until processing claims it."""
-    return PaymentRecord(
-        transaction_id=r.transaction_id,
-        merchant_id=r.merchant_id,
-        status=PaymentStatus.PENDING,
-        amount_minor=r.amount_minor,
-        currency=r.currency,
-        reference=r.reference,
-        card=CardSummary.model_validate(r.card.model_dump(exclude={"token"})),
-        created_at=r.occurred_at,
-        updated_at=r.occurred_at,
-    )
 
 
 @contextmanager
