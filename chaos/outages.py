@@ -9,8 +9,7 @@ import json
 import subprocess
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import pymongo
@@ -20,23 +19,29 @@ import requests
 from chaos import faults
 from chaos.context import Chaos
 from chaos.judge import judge, policy_failure
+from chaos.rebinding import RebindingResolver, payment_processed
 from chaos.report import Row
-from chaos.scenarios import SETTLE_S, _sleep_until, service_down
+from chaos.scenarios import SETTLE_S, _probe_payment, _sleep_until, service_down
 from common.adapters.http_webhook_sender import HttpWebhookSender
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
+from common.adapters.redis_slow_endpoints import RedisSlowEndpoints
 from common.dead_letters import RETRIES_EXHAUSTED
-from common.domain.events import PaymentProcessed
-from common.domain.payment import CardSummary
 from common.domain.webhooks import webhook_id
 from common.system_clock import SystemClock
 from functions.notify.service import NotifyPolicy, NotifyService
 from harness.template import REPO_ROOT
-from harness.traffic import TEST_CARDS, Submission, payment_body
+from harness.traffic import Submission
 
 LONG_OUTAGE_S = 300.0
 """Longer than the event source mapping's 10 retries (about 3 minutes with its back-off): the
 records dead-letter, and only the redrive brings their payments to a terminal state."""
+
+
+def _refused_between(start: float, lifted: float) -> Callable[[Submission], bool]:
+    """The answer the fault explains: a 503 for a request sent from `start` until clients
+    reconnected, 10 s after the fault was lifted."""
+    return lambda s: s.status == 503 and start <= s.submitted_at <= lifted + 10
 
 
 def _dead_letters(chaos: Chaos) -> list[dict[str, Any]]:
@@ -69,23 +74,12 @@ def _redis(chaos: Chaos) -> redis.Redis:
     return redis.Redis.from_url(chaos.stack.settings.redis_url, socket_timeout=5)
 
 
-def _pay(chaos: Chaos, key: str | None, idem: str | None, amount: str) -> requests.Response:
-    m, s = chaos.merchants[-1], chaos.stack.settings
-    body = payment_body(
-        TEST_CARDS[0], f"{s.receiver_url}/hooks/{m.merchant_id}", f"idem-{idem}", amount=amount
-    )
-    headers = {"X-API-Key": key or m.api_key}
-    if idem:
-        headers["Idempotency-Key"] = idem
-    return requests.post(f"{s.api_url}/api/payments", headers=headers, json=body, timeout=30)
-
-
 def redis_loses_everything(chaos: Chaos) -> Row:
     row = Row(13, "Redis loses all data", "", "FLUSHALL, Redis restarted empty, under load")
     load = chaos.load("redis flush", 3, 40).start()
     idem = f"chaos-flush-{int(time.time())}"
     _sleep_until(load.started_at + 6)
-    first = _pay(chaos, None, idem, "7.77")
+    first = _probe_payment(chaos, idempotency_key=idem)
     row.check(first.status_code == 202, f"payment before the flush: {first.status_code}")
     _sleep_until(load.started_at + 10)
     flushed_at = time.time()
@@ -94,13 +88,11 @@ def redis_loses_everything(chaos: Chaos) -> Row:
     faults.start_services(chaos.stack)
     back_at = time.time()
     time.sleep(2)
-    again = _pay(chaos, None, idem, "7.77")  # the same request under the same key
+    again = _probe_payment(chaos, idempotency_key=idem)  # the same request, the same key
     load.join()
     result = load.settle(SETTLE_S)
 
-    def answer_ok(s: Submission) -> bool:
-        return s.status == 503 and flushed_at - 2 <= s.submitted_at <= back_at + 10
-
+    answer_ok = _refused_between(flushed_at - 2, back_at)
     judge(row, chaos, [load], [result], back_at, answer_ok=answer_ok, outcome_ok=policy_failure)
     row.check(again.status_code == 202, f"the replay after the flush: {again.status_code}")
     tx = first.json().get("transactionId") if first.status_code == 202 else None
@@ -157,9 +149,7 @@ def redis_down_cold_starts(chaos: Chaos) -> Row:
     load.join()
     result = load.settle(SETTLE_S)
 
-    def answer_ok(s: Submission) -> bool:
-        return s.status == 503 and stop_at - 2 <= s.submitted_at <= back_at + 10
-
+    answer_ok = _refused_between(stop_at - 2, back_at)
     judge(row, chaos, [load], [result], back_at, answer_ok=answer_ok, outcome_ok=policy_failure)
     row.notes.append(f"killed pollers {killed}; they cold-started without Redis")
     return row
@@ -184,9 +174,7 @@ def kafka_ack_lost(chaos: Chaos) -> Row:
     load.join()
     result = load.settle(SETTLE_S)
 
-    def answer_ok(s: Submission) -> bool:
-        return s.status == 503 and paused_at - 6 <= s.submitted_at <= resumed_at + 10
-
+    answer_ok = _refused_between(paused_at - 6, resumed_at)
     # a 503'd payment the bank charged anyway would show as charged for a payment its merchant
     # never saw accepted: the audit reads every authorization of the merchant
     judge(row, chaos, [load], [result], resumed_at, answer_ok=answer_ok, outcome_ok=policy_failure)
@@ -196,18 +184,6 @@ def kafka_ack_lost(chaos: Chaos) -> Row:
 
 
 # -- 16: a merchant's DNS name rebinding to loopback ----------------------------------------------
-
-
-class _Rebinding:
-    """A resolver of the scenario's own, TTL 0: a public address to the first lookup, loopback
-    to every later one (the system's resolver answers `localhost` with loopback too)."""
-
-    def __init__(self) -> None:
-        self.lookups = 0
-
-    def __call__(self, host: str) -> list[str]:
-        self.lookups += 1
-        return ["93.184.216.34"] if self.lookups == 1 else ["127.0.0.1"]
 
 
 def dns_rebinding(chaos: Chaos) -> Row:
@@ -222,13 +198,13 @@ def dns_rebinding(chaos: Chaos) -> Row:
     db: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
         s.mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True
     )
-    resolver = _Rebinding()
+    resolver = RebindingResolver(then="127.0.0.1")  # the system also says so of `localhost`
     try:
         deliveries = MongoWebhookDeliveries(db["paygate"])
         service = NotifyService(
             deliveries=deliveries,
             sender=HttpWebhookSender(timeout_s=2.0),
-            slow=_NeverSlow(),
+            slow=RedisSlowEndpoints(redis.Redis.from_url(s.redis_url), mark_s=60),
             secret_of=lambda _m: merchant.webhook_secret,
             resolve=resolver,
             publisher=KafkaEventPublisher(s.kafka_bootstrap),
@@ -240,8 +216,8 @@ def dns_rebinding(chaos: Chaos) -> Row:
                 webhook_ports=frozenset({port}),
             ),
         )
-        event = _processed(
-            merchant.merchant_id, f"http://localhost:{port}/hooks/{merchant.merchant_id}"
+        event = payment_processed(
+            f"http://localhost:{port}/hooks/{merchant.merchant_id}", merchant.merchant_id
         )
         created = service.accept(event)
         row.check(created is not None, "the delivery was not created")
@@ -261,35 +237,6 @@ def dns_rebinding(chaos: Chaos) -> Row:
         db.close()
     row.check(not chaos.leaks(), f"leaks: {chaos.leaks()}")
     return row
-
-
-class _NeverSlow:
-    def slow_among(self, merchant_ids: object) -> set[str]:
-        return set()
-
-    def mark_slow(self, merchant_id: str) -> None:
-        pass
-
-    def clear(self, merchant_id: str) -> None:
-        pass
-
-
-def _processed(merchant_id: str, url: str) -> PaymentProcessed:
-    now = datetime.now(UTC)
-    return PaymentProcessed(
-        event_id=str(uuid.uuid4()),
-        occurred_at=now,
-        transaction_id=str(uuid.uuid4()),
-        merchant_id=merchant_id,
-        status="succeeded",
-        amount_minor=100,
-        currency="EUR",
-        webhook_url=url,
-        card=CardSummary(brand="visa", last4="4242", exp_month=1, exp_year=2030, fingerprint="f"),
-        attempts=1,
-        created_at=now,
-        processed_at=now,
-    )
 
 
 # -- 17: two schedule runs at once ---------------------------------------------------------------

@@ -368,12 +368,14 @@ def slow_merchant(chaos: Chaos) -> Row:
     return row
 
 
-def _probe_payment(chaos: Chaos) -> requests.Response:
-    """One valid payment (an approving card, no Idempotency-Key) for the last merchant."""
+def _probe_payment(chaos: Chaos, idempotency_key: str | None = None) -> requests.Response:
+    """One valid payment (an approving card; the same body every time) for the last merchant,
+    under `idempotency_key` if one is given."""
     m, s = chaos.merchants[-1], chaos.stack.settings
     body = payment_body(
         TEST_CARDS[0], f"{s.receiver_url}/hooks/{m.merchant_id}", "probe", amount="1.00"
     )
-    return requests.post(
-        f"{s.api_url}/api/payments", headers={"X-API-Key": m.api_key}, json=body, timeout=30
-    )
+    headers = {"X-API-Key": m.api_key}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return requests.post(f"{s.api_url}/api/payments", headers=headers, json=body, timeout=30)

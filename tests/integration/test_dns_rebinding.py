@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
 
+from chaos.rebinding import RebindingResolver, payment_processed
 from common.adapters.http_webhook_sender import HttpWebhookSender
 from functions.notify.service import NotifyPolicy, NotifyService
 from tests.fakes import FakePublisher, FakeSlowEndpoints, FakeWebhookDeliveries, FixedClock
-from tests.unit.test_notify_dial_target import processed
 
 
 class Loopback(BaseHTTPRequestHandler):
@@ -41,19 +41,8 @@ def loopback() -> Iterator[int]:
     server.shutdown()
 
 
-class Rebinding:
-    """TTL 0: a public address to the first lookup, loopback to every later one."""
-
-    def __init__(self) -> None:
-        self.lookups = 0
-
-    def __call__(self, host: str) -> Sequence[str]:
-        self.lookups += 1
-        return ["93.184.216.34"] if self.lookups == 1 else ["127.0.0.1"]
-
-
 def test_a_name_rebound_to_loopback_after_the_check_is_never_dialed_there(loopback: int) -> None:
-    resolver = Rebinding()
+    resolver = RebindingResolver(then="127.0.0.1")
     service = NotifyService(
         deliveries=FakeWebhookDeliveries(),
         sender=HttpWebhookSender(timeout_s=1.0),
@@ -71,7 +60,7 @@ def test_a_name_rebound_to_loopback_after_the_check_is_never_dialed_there(loopba
     )
     # `localhost`: any lookup but the check's own (the system's, a second one by the sender)
     # answers loopback, where the server listens; only the pinned dial keeps away from it
-    created = service.accept(processed(f"http://localhost:{loopback}/hooks"))
+    created = service.accept(payment_processed(f"http://localhost:{loopback}/hooks"))
     assert created is not None
     started = time.monotonic()
     attempt = service.deliver(created).attempts[-1]

@@ -4,8 +4,7 @@ to look up again), and nothing at all when the check refuses the URL."""
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from common.domain.events import PaymentProcessed
-from common.domain.payment import CardSummary
+from chaos.rebinding import RebindingResolver, payment_processed
 from common.domain.webhooks import DeliveryAttempt
 from functions.notify.service import NotifyPolicy, NotifyService
 from tests.fakes import FakePublisher, FakeSlowEndpoints, FakeWebhookDeliveries, FixedClock
@@ -22,17 +21,6 @@ class RecordingSender:
     ) -> DeliveryAttempt:
         self.dialed.append((url, tuple(addresses)))
         return DeliveryAttempt(T0, 204, None, 1.0)
-
-
-class RebindingResolver:
-    """A TTL-0 name: a public address to the first lookup, the metadata service after."""
-
-    def __init__(self) -> None:
-        self.lookups = 0
-
-    def __call__(self, host: str) -> Sequence[str]:
-        self.lookups += 1
-        return ["93.184.216.34"] if self.lookups == 1 else ["169.254.169.254"]
 
 
 def service(
@@ -59,31 +47,14 @@ def service(
     )
 
 
-def processed(url: str) -> PaymentProcessed:
-    return PaymentProcessed(
-        event_id="e",
-        occurred_at=T0,
-        transaction_id="tx",
-        merchant_id="m",
-        status="succeeded",
-        amount_minor=1,
-        currency="EUR",
-        webhook_url=url,
-        card=CardSummary(brand="visa", last4="4242", exp_month=1, exp_year=2030, fingerprint="f"),
-        attempts=1,
-        created_at=T0,
-        processed_at=T0,
-    )
-
-
 def attempt(svc: NotifyService, url: str) -> DeliveryAttempt:
-    created = svc.accept(processed(url))
+    created = svc.accept(payment_processed(url))
     assert created is not None
     return svc.deliver(created).attempts[-1]
 
 
 def test_the_sender_is_given_the_checked_address_not_a_name_to_resolve_again() -> None:
-    sender, resolver = RecordingSender(), RebindingResolver()
+    sender, resolver = RecordingSender(), RebindingResolver(then="169.254.169.254")
     assert attempt(service(sender, resolver), "https://rebind.example/h").status_code == 204
     assert sender.dialed == [("https://rebind.example/h", ("93.184.216.34",))]
     assert resolver.lookups == 1  # a second lookup would have answered 169.254.169.254
