@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,14 +85,28 @@ def kafka_admin(infra: InfraSettings) -> AdminClient:
 
 
 @pytest.fixture
-def scratch_topic(kafka_admin: AdminClient) -> Iterator[str]:
+def new_topics(kafka_admin: AdminClient) -> Iterator[Callable[[Mapping[str, int]], None]]:
+    """Creates topics for one test (name → partitions); every one is deleted afterwards."""
+    made: list[str] = []
+
+    def create(partitions: Mapping[str, int]) -> None:
+        new = [NewTopic(name, count, 1) for name, count in partitions.items()]
+        for future in kafka_admin.create_topics(new).values():
+            future.result(timeout=30)
+        made.extend(partitions)
+
+    yield create
+    if made:
+        for future in kafka_admin.delete_topics(made).values():
+            future.result(timeout=30)
+
+
+@pytest.fixture
+def scratch_topic(new_topics: Callable[[Mapping[str, int]], None]) -> str:
     """A fresh 3-partition topic for one test, deleted afterwards."""
     name = f"test.{uuid.uuid4().hex[:12]}"
-    kafka_admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[
-        name
-    ].result(timeout=30)
-    yield name
-    kafka_admin.delete_topics([name])[name].result(timeout=30)
+    new_topics({name: 3})
+    return name
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,19 +14,12 @@ import requests
 from common.adapters.mongo_payment_reader import MongoPaymentReader
 from harness import stack
 from harness.infra.settings import InfraSettings
-from harness.template import REPO_ROOT
+from tests.harness_cli import run_harness
 from tests.integration.intake_support import payment
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_harness(*args)
 
 
 def test_keys_create_list_revoke() -> None:

@@ -14,7 +14,7 @@ import html
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,6 @@ import pytest
 import redis
 import requests
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from pymongo.database import Database
 
 from common.adapters.mongo_webhook_deliveries import MongoWebhookDeliveries
@@ -51,15 +50,12 @@ def browser() -> str:
 
 
 @pytest.fixture
-def topics(kafka_admin: AdminClient) -> Iterator[Topics]:
+def topics(new_topics: Callable[[Mapping[str, int]], None]) -> Topics:
     base = f"test.dash.{uuid.uuid4().hex[:8]}"
     t = Topics(f"{base}.requested", f"{base}.processed", f"{base}.retry")
     parts = {t.requested: 3, t.processed: 3, t.retry: 1}
-    new = [NewTopic(name, parts.get(name, 1), 1) for name in t.all]
-    for f in kafka_admin.create_topics(new).values():
-        f.result(timeout=30)
-    yield t
-    kafka_admin.delete_topics(t.all)
+    new_topics({name: parts.get(name, 1) for name in t.all})
+    return t
 
 
 @dataclass

@@ -6,30 +6,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
 from common.dead_letters import POISON, RETRIES_EXHAUSTED, dead_letter
 from common.lambda_kafka import KafkaRecord, encode_record
 from harness.infra.settings import InfraSettings
-from harness.template import REPO_ROOT
+from tests.harness_cli import run_harness
 
 
 @pytest.fixture
-def names(kafka_admin: AdminClient) -> Iterator[tuple[str, str]]:
+def names(new_topics: Callable[[Mapping[str, int]], None]) -> tuple[str, str]:
     base = f"test.dlqcli.{uuid.uuid4().hex[:8]}"
     requested, processed = f"{base}.requested", f"{base}.processed"
-    topics = [requested, f"{requested}.dlq", processed, f"{processed}.dlq"]
-    for f in kafka_admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
-        f.result(timeout=30)
-    yield requested, processed
-    kafka_admin.delete_topics(topics)
+    new_topics({t: 1 for t in (requested, f"{requested}.dlq", processed, f"{processed}.dlq")})
+    return requested, processed
 
 
 def harness(args: list[str], requested: str, processed: str) -> subprocess.CompletedProcess[str]:
@@ -39,15 +34,7 @@ def harness(args: list[str], requested: str, processed: str) -> subprocess.Compl
             f"PaymentRequestedTopic={requested} PaymentProcessedTopic={processed}"
         ),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "dlq", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_harness("dlq", *args, env=env, timeout=60)
 
 
 def letter(publisher: KafkaEventPublisher, source: str, key: str, condition: str) -> None:

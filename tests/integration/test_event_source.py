@@ -6,12 +6,11 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness.event_source import MappingSpec, Poller, mapping_spec, mapping_specs
 from harness.infra.settings import InfraSettings
@@ -19,14 +18,11 @@ from tests.integration.intake_support import read_since
 
 
 @pytest.fixture
-def topics(kafka_admin: AdminClient) -> Iterator[tuple[str, str]]:
+def topics(new_topics: Callable[[Mapping[str, int]], None]) -> tuple[str, str]:
     name = f"test.esm.{uuid.uuid4().hex[:8]}"
     dlq = f"{name}.dlq"
-    futures = kafka_admin.create_topics([NewTopic(name, 2, 1), NewTopic(dlq, 1, 1)])
-    for f in futures.values():
-        f.result(timeout=30)
-    yield name, dlq
-    kafka_admin.delete_topics([name, dlq])
+    new_topics({name: 2, dlq: 1})
+    return name, dlq
 
 
 def spec(topic: str, dlq: str, retries: int = 2, report: bool = True) -> MappingSpec:

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.infra.settings import InfraSettings
-from harness.template import REPO_ROOT
+from tests.harness_cli import run_harness
 
 PORTS = {
     "PAYGATE_KAFKA_PORT": "19092",
@@ -41,15 +40,7 @@ def second_infra(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def harness(env: dict[str, str], action: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "infra", action],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_harness("infra", action, env=env, timeout=600)
 
 
 def pids(data_dir: Path) -> dict[str, int]:

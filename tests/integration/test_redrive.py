@@ -5,11 +5,10 @@ stays; the position survives a new consumer (a cold start)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.adapters.kafka_dead_letters import KafkaDeadLetterQueue
 from common.adapters.kafka_event_publisher import KafkaEventPublisher
@@ -20,14 +19,11 @@ from harness.infra.settings import InfraSettings
 
 
 @pytest.fixture
-def topics(kafka_admin: AdminClient) -> Iterator[tuple[str, str]]:
+def topics(new_topics: Callable[[Mapping[str, int]], None]) -> tuple[str, str]:
     name = f"test.redrive.{uuid.uuid4().hex[:8]}"
     dlq = f"{name}.dlq"
-    futures = kafka_admin.create_topics([NewTopic(name, 1, 1), NewTopic(dlq, 1, 1)])
-    for f in futures.values():
-        f.result(timeout=30)
-    yield name, dlq
-    kafka_admin.delete_topics([name, dlq])
+    new_topics({name: 1, dlq: 1})
+    return name, dlq
 
 
 def record(topic: str, offset: int, key: bytes, value: bytes) -> KafkaRecord:
