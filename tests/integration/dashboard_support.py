@@ -33,11 +33,8 @@ from common.adapters.redis_connection import LoopRedis
 from common.adapters.redis_intake_records import RedisIntakeRecords
 from common.dead_letters import POISON, RETRIES_EXHAUSTED, dead_letter
 from common.domain.events import CardToken, PaymentProcessed, PaymentRequested
-from common.domain.payment import (
-    AttemptEntry,
-    ReversalEntry,
-)
-from common.domain.ports import BankAttempt, PendingReversal
+from common.domain.payment import PaymentStatus, ReversalEntry
+from common.domain.ports import BankAttempt, Outcome, PendingReversal
 from common.domain.webhooks import (
     Delivery,
     DeliveryAttempt,
@@ -46,6 +43,7 @@ from common.domain.webhooks import (
 )
 from common.lambda_kafka import KafkaRecord, encode_record
 from common.security.sealed_box import SealedBox, decode_key, new_key
+from functions.process.service import processed_event
 from harness.dashboard.app import create_dashboard_app
 from harness.infra.settings import InfraSettings
 from tests.own_loop import run
@@ -139,31 +137,14 @@ class Seeder:
         processed_at: datetime,
         claimed_at: datetime,
         attempts: Sequence[BankAttempt] = (),
-        **extra: Any,
+        reversal: ReversalEntry | None = None,
+        **codes: str,
     ) -> PaymentProcessed:
-        return PaymentProcessed(
-            event_id=f"processed-{r.transaction_id}",
-            occurred_at=processed_at,
-            transaction_id=r.transaction_id,
-            merchant_id=r.merchant_id,
-            status=status,
-            amount_minor=r.amount_minor,
-            currency=r.currency,
-            reference=r.reference,
-            description=r.description,
-            metadata=r.metadata,
-            webhook_url=r.webhook_url,
-            card=r.card.model_dump(exclude={"token"}),
-            attempts=len(attempts),
-            created_at=r.occurred_at,
-            processed_at=processed_at,
-            claimed_at=claimed_at,
-            bank_attempts=[
-                AttemptEntry(at=a.at, latency_ms=a.latency_ms, result=a.result, detail=a.detail)
-                for a in attempts
-            ],
-            **extra,
+        """The PaymentProcessed process would publish for this outcome (its own mapper)."""
+        e = processed_event(
+            r, Outcome(PaymentStatus(status), **codes), attempts, claimed_at, processed_at
         )
+        return e if reversal is None else e.model_copy(update={"reversal": reversal})
 
     # -- the payments the pages are checked on ----------------------------------------
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from common.domain.events import CardToken, PaymentProcessed, PaymentRequested
 from common.domain.payment import PaymentStatus
+from common.domain.ports import Outcome
+from functions.process.service import processed_event
 from harness.dashboard import payment_list
 from harness.dashboard.payment_list import Query, parse_query
 
@@ -36,21 +38,9 @@ def requested(i: int, merchant: str = "mer_a", reference: str | None = None) -> 
 
 
 def processed(r: PaymentRequested, status: str) -> PaymentProcessed:
-    return PaymentProcessed(
-        event_id=f"p-{r.transaction_id}",
-        occurred_at=r.occurred_at,
-        transaction_id=r.transaction_id,
-        merchant_id=r.merchant_id,
-        status=status,
-        amount_minor=r.amount_minor,
-        currency=r.currency,
-        reference=r.reference,
-        webhook_url=r.webhook_url,
-        card=r.card.model_dump(exclude={"token"}),
-        attempts=1,
-        created_at=r.occurred_at,
-        processed_at=r.occurred_at + timedelta(milliseconds=50),
-    )
+    """What process publishes for this outcome (its own mapper), 50 ms after the request."""
+    decided = r.occurred_at + timedelta(milliseconds=50)
+    return processed_event(r, Outcome(PaymentStatus(status)), [], r.occurred_at, decided)
 
 
 def test_rows_are_one_per_payment_newest_first_with_their_outcome() -> None:
