@@ -34,9 +34,10 @@ def test_kill_9_pollers_mid_way(infra: InfraSettings, receiver_url: str) -> None
     url = f"{receiver_url}/hooks/{shop.merchant_id}"
     requests.put(
         f"{receiver_url}/control",
-        json={"merchantId": shop.merchant_id, "failNext": 40, "status": 200, "hangSeconds": 0.2},
+        json={"merchantId": shop.merchant_id, "failNext": 40, "status": 200, "hangSeconds": 1.0},
         timeout=5,
-    )  # slow answers: kills land mid-batch
+    )  # slow answers, so that kills land mid-batch: at 0.2 s, 16 senders at once delivered all
+    # 40 between two looks at the receiver (0.3 s apart), and no kill came
     now = datetime.now(UTC)
     txs = [str(uuid.uuid4()) for _ in range(60)]
     producer = Producer({"bootstrap.servers": infra.kafka_bootstrap})
